@@ -1,0 +1,1 @@
+"""Redis Streams consumers: the outbox relay (Postgres -> stream) and the metric aggregators."""

@@ -1,0 +1,1 @@
+"""The WebSocket gateway: authenticated subscriptions, snapshot then ordered updates, fan-out across nodes."""

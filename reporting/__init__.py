@@ -1,0 +1,1 @@
+"""Earnings reports: polars queries, CSV and XLSX writers, storage and the scheduled statements."""

@@ -1,0 +1,75 @@
+"""The Litestar application factory: it only wires plugins, middleware and routers together."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.stores.redis import RedisStore
+from redis.asyncio import Redis
+
+from service.auth.routes import AuthController, login_rate_limit
+from service.auth.tokens import TokenIssuer, jwt_auth
+from service.db import sqlalchemy_plugin
+from service.errors import problem_details_plugin, unexpected_error_response
+from service.health import HealthController
+from service.logging import RequestIdMiddleware
+from service.settings import Settings
+from service.users.routes import UserController
+
+API_PREFIX = "/api/v1"
+REDIS_SOCKET_TIMEOUT_S = 5.0
+
+
+def redis_client(settings: Settings) -> Redis:
+    """One connection pool per process; it reconnects by itself after Redis comes back."""
+    if settings.redis_url is None:
+        raise RuntimeError("REDIS_URL is not resolved (start the embedded servers first)")
+    return Redis.from_url(
+        settings.redis_url,
+        socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+        socket_connect_timeout=REDIS_SOCKET_TIMEOUT_S,
+        health_check_interval=15,
+    )
+
+
+def create_app(settings: Settings) -> Litestar:
+    redis = redis_client(settings)
+    auth = jwt_auth(settings)
+    api = Router(path=API_PREFIX, route_handlers=[AuthController, UserController])
+
+    def provide(value: Any) -> Provide:
+        return Provide(lambda: value, use_cache=True, sync_to_thread=False)
+
+    async def close_redis() -> None:
+        await redis.aclose()
+
+    return Litestar(
+        route_handlers=[api, HealthController, PrometheusController],
+        plugins=[sqlalchemy_plugin(settings), problem_details_plugin()],
+        on_app_init=[auth.on_app_init],
+        middleware=[
+            RequestIdMiddleware(),
+            PrometheusConfig(app_name="staypulse", prefix="staypulse", group_path=True).middleware,
+            login_rate_limit(settings).middleware,
+        ],
+        stores={"rate_limit": RedisStore(redis, namespace=f"{settings.redis_prefix}:rate_limit")},
+        dependencies={
+            "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
+            "redis": provide(redis),
+        },
+        exception_handlers={Exception: unexpected_error_response},
+        openapi_config=OpenAPIConfig(
+            title="StayPulse",
+            version="1.0.0",
+            description="Booking backend with live host analytics.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        on_shutdown=[close_redis],
+        logging_config=None,
+    )

@@ -1,0 +1,1 @@
+"""Authentication and authorisation: password hashing, JWT bearer tokens, role and ownership guards."""

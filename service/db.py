@@ -1,0 +1,53 @@
+"""The database layer's shared pieces: the declarative base and the Litestar SQLAlchemy plugin configuration.
+
+Every request gets one session from the plugin; it commits when the handler answers 2xx and rolls back
+otherwise, so a handler that fails halfway leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from advanced_alchemy.extensions.litestar import EngineConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from service.settings import Settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Base of every table; constraint names follow one convention so migrations can refer to them."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Timestamps:
+    """Aware UTC creation and update times, set by the database."""
+
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
+    )
+
+
+def sqlalchemy_plugin(settings: Settings) -> SQLAlchemyPlugin:
+    """One async engine per process with a session per request, committed on success."""
+    config = SQLAlchemyAsyncConfig(
+        connection_string=settings.async_database_url,
+        engine_config=EngineConfig(
+            pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=5, connect_args={"timeout": 5}
+        ),
+        before_send_handler="autocommit",
+        session_dependency_key="db_session",
+        set_default_exception_handler=False,
+        create_all=False,
+    )
+    return SQLAlchemyPlugin(config=config)

@@ -1,0 +1,132 @@
+"""Every error leaves the service as RFC 9457 problem+json, rendered by Litestar's problem details plugin.
+
+Domain code raises the exceptions below (a status and a title, the detail saying what went wrong); framework
+exceptions, validation failures, an unreachable database or Redis, and anything unexpected are converted here,
+in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import redis.exceptions
+import sqlalchemy.exc
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Problem(ProblemDetailsException):
+    """Base of StayPulse's domain errors; subclasses fix the status and the title."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+    title_text = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail=detail, status_code=self.status_code, title=self.title_text, extra=extra or None)
+
+
+class NotFound(Problem):
+    status_code = HTTPStatus.NOT_FOUND
+    title_text = "Not found"
+
+
+class Conflict(Problem):
+    status_code = HTTPStatus.CONFLICT
+    title_text = "Conflict"
+
+
+class Forbidden(Problem):
+    status_code = HTTPStatus.FORBIDDEN
+    title_text = "Forbidden"
+
+
+class Unauthorized(Problem):
+    status_code = HTTPStatus.UNAUTHORIZED
+    title_text = "Unauthorized"
+
+
+class InvalidRequest(Problem):
+    """A request that is well-formed but breaks a domain rule (dates in the wrong order, say)."""
+
+    status_code = HTTPStatus.UNPROCESSABLE_ENTITY
+    title_text = "Invalid request"
+
+
+def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
+    """Framework errors get the status phrase as title and their message as detail.
+
+    Validation errors also list each offending field under `errors`, so a client can point at it.
+    """
+    title = HTTPStatus(exc.status_code).phrase
+    if isinstance(exc, ValidationException):
+        errors = [_field_error(item) for item in exc.extra or []] if isinstance(exc.extra, list) else []
+        detail = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+        return ProblemDetailsException(
+            status_code=exc.status_code,
+            title="Invalid request body" if errors else title,
+            detail=detail or exc.detail,
+            extra={"errors": errors} if errors else None,
+            headers=exc.headers,
+        )
+    return ProblemDetailsException(
+        status_code=exc.status_code, title=title, detail=exc.detail, extra=exc.extra, headers=exc.headers
+    )
+
+
+def _field_error(item: Any) -> dict[str, str]:
+    if not isinstance(item, dict):
+        return {"field": "", "message": str(item), "source": "body"}
+    message = str(item.get("message", "invalid value"))
+    # msgspec ends its messages with "- at `$.field`"; the field is reported separately.
+    message = message.split(" - at `", 1)[0]
+    return {
+        "field": str(item.get("key") or ""),
+        "message": message,
+        "source": str(item.get("source") or "body"),
+    }
+
+
+def unavailable_to_problem(exc: Exception) -> ProblemDetailsException:
+    """A database or Redis that cannot be reached is the service's trouble, and temporary: 503, retry later."""
+    log.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
+    return ProblemDetailsException(
+        status_code=HTTPStatus.SERVICE_UNAVAILABLE,
+        title="Service unavailable",
+        detail="A backing service is unreachable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
+def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Last resort: log the bug with its request id and answer a problem without internals."""
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return ProblemDetailsException(
+        status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        title="Internal server error",
+        detail="Something went wrong on our side; it has been logged.",
+    ).to_response(request)
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            exception_to_problem_detail_map={
+                HTTPException: http_exception_to_problem,
+                sqlalchemy.exc.OperationalError: unavailable_to_problem,
+                sqlalchemy.exc.InterfaceError: unavailable_to_problem,
+                sqlalchemy.exc.TimeoutError: unavailable_to_problem,
+                OSError: unavailable_to_problem,
+                redis.exceptions.ConnectionError: unavailable_to_problem,
+                redis.exceptions.TimeoutError: unavailable_to_problem,
+            }
+        )
+    )

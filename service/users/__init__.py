@@ -1,0 +1,1 @@
+"""Accounts: one user, several roles (`guest`, `host`)."""

@@ -1,0 +1,30 @@
+"""The worker role: background jobs that run beside (serve) or apart from (worker) the HTTP API.
+
+Each job is an async function that runs until cancelled. The outbox relay, the aggregators and the report
+scheduler register here as they are built; until then the list is empty and the worker only waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Job = Callable[[Settings], Coroutine[Any, Any, None]]
+JOBS: tuple[Job, ...] = ()
+
+
+async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
+    """Run every job until `stop` is set; a job that crashes stops the worker, so its supervisor restarts it."""
+    log.info("worker started", extra={"jobs": [job.__name__ for job in JOBS]})
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(job(settings), name=job.__name__) for job in JOBS]
+        await stop.wait()
+        for task in tasks:
+            task.cancel()
+    log.info("worker stopped")

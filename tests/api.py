@@ -1,0 +1,51 @@
+"""Small steps of a user's story through the API, shared by the suites."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from httpx import Response
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+Client = AsyncTestClient[Litestar]
+PASSWORD = "correct horse battery"
+PROBLEM_JSON = "application/problem+json"
+
+
+def unique_email(label: str = "user") -> str:
+    return f"{label}-{uuid.uuid4().hex[:10]}@example.com"
+
+
+async def register(client: Client, *, roles: list[str] | None = None, **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"email": unique_email(), "password": PASSWORD, "name": "Ana Lima", **fields}
+    if roles is not None:
+        body["roles"] = roles
+    response = await client.post("/api/v1/auth/register", json=body)
+    assert response.status_code == 201, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+async def login(client: Client, email: str, password: str = PASSWORD) -> dict[str, str]:
+    """Log in and answer the `Authorization` header to send."""
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def signed_up(client: Client, *, roles: list[str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """A new account and its auth header."""
+    user = await register(client, roles=roles)
+    return user, await login(client, user["email"])
+
+
+def assert_problem(response: Response, status: int) -> dict[str, Any]:
+    """The response is RFC 9457 problem+json with this status; answers its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["title"]
+    return body

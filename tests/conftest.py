@@ -1,0 +1,97 @@
+"""Shared fixtures: real Postgres and Redis, a fresh database per run, the app and an HTTP client.
+
+With `DATABASE_URL` and `REDIS_URL` set the tests use those servers; without them they start embedded ones in a
+temporary folder. Either way the run gets its own database (dropped at the end) and its own Redis key prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from migrations import upgrade_to_head
+from service.app import create_app
+from service.embedded import EmbeddedServers
+from service.settings import Settings, SettingsError
+
+
+@dataclasses.dataclass(frozen=True)
+class Servers:
+    """Where the run's Postgres (its maintenance database) and Redis are."""
+
+    admin_database_url: str
+    redis_url: str
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    database_url, redis_url = os.environ.get("DATABASE_URL"), os.environ.get("REDIS_URL")
+    if database_url and redis_url:
+        yield Servers(database_url, redis_url)
+        return
+    if database_url or redis_url:
+        raise SettingsError("set both DATABASE_URL and REDIS_URL for the tests, or neither")
+    embedded = EmbeddedServers.start(tmp_path_factory.mktemp("servers"))
+    try:
+        yield Servers(embedded.postgres.url, embedded.redis.url)
+    finally:
+        embedded.stop()
+
+
+def database_url_for(admin_url: str, database: str) -> str:
+    """The same server, another database: swap the path of the URL, keep host, user and query."""
+    head, _, tail = admin_url.partition("://")
+    authority, _, rest = tail.partition("/")
+    query = rest.partition("?")[2]
+    return f"{head}://{authority}/{database}" + (f"?{query}" if query else "")
+
+
+async def _execute_on_server(admin_url: str, statement: str) -> None:
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def database_url(servers: Servers) -> Iterator[str]:
+    """A database of this run's own, migrated to head, dropped afterwards."""
+    name = f"staypulse_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_execute_on_server(servers.admin_database_url, f'CREATE DATABASE "{name}"'))
+    url = database_url_for(servers.admin_database_url, name)
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        asyncio.run(_execute_on_server(servers.admin_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def settings(servers: Servers, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    base = Settings.from_env({"STAYPULSE_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
+    return dataclasses.replace(
+        base.with_servers(database_url, servers.redis_url),
+        redis_prefix=f"staypulse-test-{uuid.uuid4().hex[:12]}",
+        # Generous, so that the suite's many logins never trip it; the rate-limit test sets its own.
+        login_rate_limit_per_minute=10_000,
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app, raise_server_exceptions=False) as test_client:
+        yield test_client

@@ -1,0 +1,108 @@
+"""An operator's view: liveness, readiness that follows Postgres and Redis down and back up, metrics, logs."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.embedded import EmbeddedPostgres, EmbeddedRedis
+from service.settings import Settings
+from tests.api import Client, assert_problem
+
+
+async def test_live_and_ready(client: Client) -> None:
+    assert (await client.get("/health/live")).json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+
+
+async def test_request_id_is_echoed_or_generated(client: Client) -> None:
+    given = await client.get("/health/live", headers={"X-Request-ID": "trace-42"})
+    assert given.headers["x-request-id"] == "trace-42"
+    generated = await client.get("/health/live")
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_prometheus_metrics_and_openapi(client: Client) -> None:
+    await client.get("/health/live")
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'staypulse_requests_total{app_name="staypulse",method="GET",path="/health/live"' in metrics.text
+    schema = (await client.get("/schema/openapi.json")).json()
+    assert "/api/v1/auth/register" in schema["paths"]
+    assert "/api/v1/users/me" in schema["paths"]
+
+
+async def test_unknown_route_is_a_problem(client: Client) -> None:
+    assert_problem(await client.get("/api/v1/nowhere"), 404)
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path, settings: Settings) -> AsyncIterator[tuple[EmbeddedRedis, Client]]:
+    """An app whose Redis this test may kill and bring back."""
+    redis_server = EmbeddedRedis.start(tmp_path / "redis")
+    app = create_app(dataclasses.replace(settings, redis_url=redis_server.url))
+    try:
+        async with AsyncTestClient(app, raise_server_exceptions=False) as client:
+            yield redis_server, client
+    finally:
+        redis_server.stop()
+
+
+async def test_ready_is_503_while_redis_is_down_and_recovers(own_redis: tuple[EmbeddedRedis, Client]) -> None:
+    redis_server, client = own_redis
+    assert (await client.get("/health/ready")).status_code == 200
+    data_dir = redis_server.socket_path.parent
+    redis_server.stop()
+    problem = assert_problem(await client.get("/health/ready"), 503)
+    assert problem["checks"] == {"postgres": "ok", "redis": "down"}
+
+    restarted = EmbeddedRedis.start(data_dir)
+    try:
+        assert restarted.url == redis_server.url
+        assert (await client.get("/health/ready")).status_code == 200
+    finally:
+        restarted.stop()
+
+
+@pytest.fixture
+async def own_postgres(tmp_path: Path, settings: Settings) -> AsyncIterator[tuple[EmbeddedPostgres, Client]]:
+    """An app whose Postgres this test may stop and start again."""
+    postgres = EmbeddedPostgres.start(tmp_path / "pgdata")
+    app = create_app(settings.with_servers(postgres.url, settings.redis_url or ""))
+    try:
+        async with AsyncTestClient(app, raise_server_exceptions=False) as client:
+            yield postgres, client
+    finally:
+        postgres.stop()
+
+
+async def test_ready_is_503_while_postgres_is_down_and_recovers(
+    own_postgres: tuple[EmbeddedPostgres, Client], tmp_path: Path
+) -> None:
+    postgres, client = own_postgres
+    assert (await client.get("/health/ready")).status_code == 200
+    postgres.stop()
+    problem = assert_problem(await client.get("/health/ready"), 503)
+    assert problem["checks"] == {"postgres": "down", "redis": "ok"}
+
+    restarted = EmbeddedPostgres.start(tmp_path / "pgdata")
+    try:
+        assert (await client.get("/health/ready")).status_code == 200
+    finally:
+        restarted.stop()
+
+
+async def test_api_answers_503_not_500_while_postgres_is_down(own_postgres: tuple[EmbeddedPostgres, Client]) -> None:
+    postgres, client = own_postgres
+    postgres.stop()
+    response = await client.post("/api/v1/auth/login", json={"email": "ana@example.com", "password": "whatever"})
+    problem = assert_problem(response, 503)
+    assert response.headers["retry-after"] == "5"
+    assert "Traceback" not in problem["detail"]
