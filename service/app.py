@@ -18,6 +18,8 @@ from service.db import sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
 from service.logging import RequestIdMiddleware
+from service.properties.calendar_routes import PropertyCalendarController
+from service.properties.routes import HostPropertiesController, PropertyController
 from service.settings import Settings
 from service.users.routes import UserController
 
@@ -40,7 +42,16 @@ def redis_client(settings: Settings) -> Redis:
 def create_app(settings: Settings) -> Litestar:
     redis = redis_client(settings)
     auth = jwt_auth(settings)
-    api = Router(path=API_PREFIX, route_handlers=[AuthController, UserController])
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            AuthController,
+            UserController,
+            PropertyController,
+            HostPropertiesController,
+            PropertyCalendarController,
+        ],
+    )
 
     def provide(value: Any) -> Provide:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
@@ -60,6 +71,7 @@ def create_app(settings: Settings) -> Litestar:
         stores={"rate_limit": RedisStore(redis, namespace=f"{settings.redis_prefix}:rate_limit")},
         dependencies={
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
+            "settings": provide(settings),
             "redis": provide(redis),
         },
         exception_handlers={Exception: unexpected_error_response},

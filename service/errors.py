@@ -61,6 +61,17 @@ class InvalidRequest(Problem):
     title_text = "Invalid request"
 
 
+class InvalidField(Problem):
+    """A field that passed the schema but not a check only the service can make (a time zone that does not
+    exist, say); shaped like a schema validation error."""
+
+    status_code = HTTPStatus.BAD_REQUEST
+    title_text = "Invalid request body"
+
+    def __init__(self, field: str, message: str, source: str = "body") -> None:
+        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message, "source": source}])
+
+
 def http_exception_to_problem(exc: HTTPException) -> ProblemDetailsException:
     """Framework errors get the status phrase as title and their message as detail.
 

@@ -1,6 +1,29 @@
 """Imports every table so `Base.metadata` is complete (Alembic's autogenerate compares against it)."""
 
+from service.bookings.models import Booking, IdempotencyKey, Review
 from service.db import Base
+from service.outbox import OutboxEvent
+from service.properties.models import (
+    AvailabilityBlock,
+    CalendarFeed,
+    DatePriceOverride,
+    Property,
+    StayDiscount,
+    WeekdayPrice,
+)
 from service.users.models import User
 
-__all__ = ["Base", "User"]
+__all__ = [
+    "AvailabilityBlock",
+    "Base",
+    "Booking",
+    "CalendarFeed",
+    "DatePriceOverride",
+    "IdempotencyKey",
+    "OutboxEvent",
+    "Property",
+    "Review",
+    "StayDiscount",
+    "User",
+    "WeekdayPrice",
+]

@@ -36,6 +36,10 @@ class Settings:
     login_rate_limit_per_minute: int
     redis_prefix: str
     log_level: str
+    guest_service_fee_bps: int
+    host_fee_bps: int
+    booking_hold_seconds: int
+    calendar_sync_interval_seconds: int
 
     @property
     def is_production(self) -> bool:
@@ -68,6 +72,10 @@ class Settings:
             login_rate_limit_per_minute=_positive_int(env_vars, "LOGIN_RATE_LIMIT_PER_MINUTE", 10),
             redis_prefix=env_vars.get("STAYPULSE_REDIS_PREFIX", "staypulse"),
             log_level=env_vars.get("LOG_LEVEL", "INFO").upper(),
+            guest_service_fee_bps=_non_negative_int(env_vars, "GUEST_SERVICE_FEE_BPS", 1000),
+            host_fee_bps=_non_negative_int(env_vars, "HOST_FEE_BPS", 300),
+            booking_hold_seconds=_positive_int(env_vars, "BOOKING_HOLD_SECONDS", 15 * 60),
+            calendar_sync_interval_seconds=_positive_int(env_vars, "CALENDAR_SYNC_INTERVAL_SECONDS", 15 * 60),
         )
         if settings.is_production:
             settings.check_production()
@@ -94,7 +102,7 @@ def to_asyncpg_url(url: str) -> str:
     raise SettingsError(f"DATABASE_URL must start with postgresql://, got {url.split(':', 1)[0]}://")
 
 
-def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
+def _int(env_vars: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     raw = env_vars.get(name)
     if raw is None or raw == "":
         return default
@@ -102,6 +110,14 @@ def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name} must be positive, got {value}")
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
     return value
+
+
+def _positive_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
+    return _int(env_vars, name, default, minimum=1)
+
+
+def _non_negative_int(env_vars: Mapping[str, str], name: str, default: int) -> int:
+    return _int(env_vars, name, default, minimum=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -49,3 +50,31 @@ def assert_problem(response: Response, status: int) -> dict[str, Any]:
     assert body["status"] == status
     assert body["title"]
     return body
+
+
+def days_ahead(days: int) -> dt.date:
+    """A date safely in the future wherever the property is."""
+    return dt.datetime.now(dt.UTC).date() + dt.timedelta(days=days)
+
+
+async def signed_up_host(client: Client) -> dict[str, str]:
+    _, headers = await signed_up(client, roles=["guest", "host"])
+    return headers
+
+
+async def create_property(client: Client, headers: dict[str, str], **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "title": "Sea view flat",
+        "city": f"Porto-{uuid.uuid4().hex[:8]}",
+        "country": "PT",
+        "timezone": "Europe/Lisbon",
+        "max_guests": 4,
+        "currency": "EUR",
+        "nightly_price": 10_000,
+        "cleaning_fee": 3_000,
+        **fields,
+    }
+    response = await client.post("/api/v1/properties", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created

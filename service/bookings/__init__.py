@@ -1,0 +1,1 @@
+"""Bookings: holds, the state machine, double-booking protection, idempotent creation and reviews."""

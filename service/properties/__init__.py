@@ -1,0 +1,1 @@
+"""What hosts rent: properties, their pricing rules, blocked dates, availability, quotes, search, calendar sync."""
