@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from advanced_alchemy.extensions.litestar import EngineConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.settings import Settings
@@ -38,13 +39,27 @@ class Timestamps:
     )
 
 
+def create_engine(settings: Settings, pool_size: int = 10) -> AsyncEngine:
+    """The one way to get an engine: stale connections are replaced, and an unreachable server fails in seconds."""
+    return create_async_engine(
+        settings.async_database_url,
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_timeout=5,
+        connect_args={"timeout": 5},
+    )
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for code outside a request (worker jobs); use `async with factory.begin() as session`."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
 def sqlalchemy_plugin(settings: Settings) -> SQLAlchemyPlugin:
     """One async engine per process with a session per request, committed on success."""
     config = SQLAlchemyAsyncConfig(
-        connection_string=settings.async_database_url,
-        engine_config=EngineConfig(
-            pool_pre_ping=True, pool_size=10, max_overflow=10, pool_timeout=5, connect_args={"timeout": 5}
-        ),
+        engine_instance=create_engine(settings),
         before_send_handler="autocommit",
         session_dependency_key="db_session",
         set_default_exception_handler=False,
