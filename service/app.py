@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from service.auth.routes import AuthController, login_rate_limit
 from service.auth.tokens import TokenIssuer, jwt_auth
+from service.bookings.routes import BookingController, PropertyReviewsController
 from service.db import sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
@@ -50,6 +51,8 @@ def create_app(settings: Settings) -> Litestar:
             PropertyController,
             HostPropertiesController,
             PropertyCalendarController,
+            BookingController,
+            PropertyReviewsController,
         ],
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig, SQLAlchemyPlugin
+from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -60,6 +60,8 @@ def sqlalchemy_plugin(settings: Settings) -> SQLAlchemyPlugin:
     """One async engine per process with a session per request, committed on success."""
     config = SQLAlchemyAsyncConfig(
         engine_instance=create_engine(settings),
+        # Handlers may commit early (bookings commit before releasing their lock) and still read the rows.
+        session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit",
         session_dependency_key="db_session",
         set_default_exception_handler=False,

@@ -1,7 +1,7 @@
 """The worker role: background jobs that run beside (serve) or apart from (worker) the HTTP API.
 
 Each job is an async function that runs until cancelled. The outbox relay, the aggregators and the report
-scheduler register here as they are built; until then the list is empty and the worker only waits.
+scheduler register here as they are built.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from service.bookings.jobs import advance_bookings
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = ()
+JOBS: tuple[Job, ...] = (advance_bookings,)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:

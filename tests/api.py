@@ -78,3 +78,15 @@ async def create_property(client: Client, headers: dict[str, str], **fields: Any
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+async def book(
+    client: Client, headers: dict[str, str], prop: dict[str, Any], start: dt.date, nights: int, **extra: Any
+) -> Response:
+    body = {
+        "property_id": prop["id"],
+        "check_in": start.isoformat(),
+        "check_out": (start + dt.timedelta(days=nights)).isoformat(),
+        **extra,
+    }
+    return await client.post("/api/v1/bookings", json=body, headers=headers)

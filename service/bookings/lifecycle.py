@@ -1,0 +1,145 @@
+"""The booking state machine, in one place.
+
+    PENDING -> CONFIRMED (payment succeeded) -> COMPLETED (after check-out, property-local)
+    PENDING -> EXPIRED (hold ran out) | CANCELLED
+    CONFIRMED -> CANCELLED
+
+Any other move is refused with 409. Every move goes through `_move`, which also writes the outbox event
+`booking.<new status>` in the caller's transaction; `booking.created` is written by `record_created`. Grep for an
+event name and you find its only producer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.bookings.models import Booking, BookingStatus
+from service.errors import Conflict
+from service.outbox import record_event
+
+ALLOWED_MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.EXPIRED, BookingStatus.CANCELLED}),
+    BookingStatus.CONFIRMED: frozenset({BookingStatus.COMPLETED, BookingStatus.CANCELLED}),
+    BookingStatus.COMPLETED: frozenset(),
+    BookingStatus.EXPIRED: frozenset(),
+    BookingStatus.CANCELLED: frozenset(),
+}
+
+
+def booking_event_fields(booking: Booking) -> dict[str, Any]:
+    """Everything an aggregator needs to apply the event without reading the database."""
+
+    def iso(moment: dt.datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {
+        "booking_id": str(booking.id),
+        "guest_id": str(booking.guest_id),
+        "status": booking.status,
+        "check_in": booking.check_in.isoformat(),
+        "check_out": booking.check_out.isoformat(),
+        "nights": booking.nights,
+        "guests": booking.guests,
+        "currency": booking.currency,
+        "nightly_prices": list(booking.nightly_prices),
+        "accommodation_amount": booking.accommodation_amount,
+        "discount_amount": booking.discount_amount,
+        "cleaning_fee": booking.cleaning_fee,
+        "service_fee": booking.service_fee,
+        "taxes": booking.taxes,
+        "total_amount": booking.total_amount,
+        "refunded_amount": booking.refunded_amount,
+        "created_at": iso(booking.created_at),
+        "confirmed_at": iso(booking.confirmed_at),
+        "cancelled_at": iso(booking.cancelled_at),
+        "cancelled_by": booking.cancelled_by,
+    }
+
+
+async def record_created(session: AsyncSession, booking: Booking) -> None:
+    await record_event(
+        session,
+        "booking.created",
+        host_id=booking.host_id,
+        property_id=booking.property_id,
+        **booking_event_fields(booking),
+    )
+
+
+async def _move(session: AsyncSession, booking: Booking, to: BookingStatus, **event_fields: Any) -> None:
+    current = BookingStatus(booking.status)
+    if to not in ALLOWED_MOVES[current]:
+        raise Conflict(f"A {current} booking cannot become {to}.", booking_status=current)
+    now = dt.datetime.now(dt.UTC)
+    booking.status = to
+    if to is BookingStatus.CONFIRMED:
+        booking.confirmed_at = now
+    elif to is BookingStatus.CANCELLED:
+        booking.cancelled_at = now
+    else:
+        booking.ended_at = now
+    await session.flush()
+    await record_event(
+        session,
+        f"booking.{to.lower()}",
+        host_id=booking.host_id,
+        property_id=booking.property_id,
+        **booking_event_fields(booking),
+        **event_fields,
+    )
+
+
+async def confirm(session: AsyncSession, booking: Booking) -> None:
+    await _move(session, booking, BookingStatus.CONFIRMED)
+
+
+async def cancel(session: AsyncSession, booking: Booking, cancelled_by: str, refund_due: int) -> None:
+    booking.cancelled_by = cancelled_by
+    await _move(session, booking, BookingStatus.CANCELLED, refund_due=refund_due)
+
+
+async def expire(session: AsyncSession, booking: Booking) -> None:
+    await _move(session, booking, BookingStatus.EXPIRED)
+
+
+async def complete(session: AsyncSession, booking: Booking) -> None:
+    await _move(session, booking, BookingStatus.COMPLETED)
+
+
+async def expire_stale_holds(session: AsyncSession, property_id: uuid.UUID | None = None, batch: int = 500) -> int:
+    """Move PENDING bookings past their hold to EXPIRED (one property's, or any); answers how many.
+
+    Rows another transaction is already moving are skipped, so several workers and the booking path can run
+    this at once.
+    """
+    statement = (
+        select(Booking)
+        .where(Booking.status == BookingStatus.PENDING, Booking.hold_expires_at <= text("now()"))
+        .order_by(Booking.hold_expires_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    if property_id is not None:
+        statement = statement.where(Booking.property_id == property_id)
+    stale = list(await session.scalars(statement))
+    for booking in stale:
+        await expire(session, booking)
+    return len(stale)
+
+
+async def complete_finished_stays(session: AsyncSession, batch: int = 500) -> int:
+    """Move CONFIRMED bookings whose check-out day has come where the property is to COMPLETED."""
+    finished = text(
+        "SELECT b.id FROM bookings b JOIN properties p ON p.id = b.property_id "
+        "WHERE b.status = 'CONFIRMED' AND b.check_out <= (now() AT TIME ZONE p.timezone)::date "
+        "ORDER BY b.check_out LIMIT :batch FOR UPDATE OF b SKIP LOCKED"
+    )
+    ids = list(await session.scalars(finished, {"batch": batch}))
+    for booking in await session.scalars(select(Booking).where(Booking.id.in_(ids))):
+        await complete(session, booking)
+    return len(ids)

@@ -1,0 +1,162 @@
+"""Creating, reading and cancelling bookings.
+
+Creating one follows the order the invariant needs: take the property's Redis lock (fast path), clear holds that
+ran out, check the stay and price it with the quote function, insert under the exclusion constraint (the final
+guarantee), write the `booking.created` event, and commit before the lock is released.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.auth.tokens import CurrentUser
+from service.bookings import idempotency, lifecycle
+from service.bookings.cancellation import refund_due
+from service.bookings.locks import property_lock
+from service.bookings.models import Booking, BookingStatus
+from service.bookings.schemas import BookingCreate
+from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from service.properties.models import Property
+from service.properties.quotes import quote_available_stay
+from service.properties.service import get_property
+from service.settings import Settings
+from service.stays import local_today
+
+OVERLAP_CONSTRAINT = "ex_bookings_no_overlapping_stays"
+
+
+@dataclass(frozen=True)
+class Created:
+    booking: Booking
+    replayed: bool  # True when an Idempotency-Key matched an earlier request
+
+
+async def create_booking(
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    guest: CurrentUser,
+    data: BookingCreate,
+    idempotency_key: str | None,
+) -> Created:
+    body_fingerprint = idempotency.fingerprint(data)
+    async with property_lock(redis, settings.redis_prefix, data.property_id):
+        if idempotency_key is not None:
+            previous = await idempotency.find_previous(session, guest.id, idempotency_key, body_fingerprint)
+            if previous is not None:
+                return Created(await _get(session, previous), replayed=True)
+        prop = await get_property(session, data.property_id)
+        if prop.host_id == guest.id:
+            raise InvalidRequest("You cannot book your own property.", field="property_id")
+        await lifecycle.expire_stale_holds(session, prop.id)
+        quote = await quote_available_stay(
+            session, prop, data.check_in, data.check_out, data.guests, settings.guest_service_fee_bps
+        )
+        booking = Booking(
+            id=uuid.uuid4(),
+            property_id=prop.id,
+            guest_id=guest.id,
+            host_id=prop.host_id,
+            check_in=data.check_in,
+            check_out=data.check_out,
+            guests=data.guests,
+            status=BookingStatus.PENDING,
+            currency=prop.currency,
+            nightly_prices=quote.net_nightly_prices,
+            accommodation_amount=quote.accommodation,
+            discount_amount=quote.discount,
+            cleaning_fee=quote.cleaning_fee,
+            service_fee=quote.service_fee,
+            taxes=quote.taxes,
+            total_amount=quote.total,
+            refunded_amount=0,
+            hold_expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.booking_hold_seconds),
+        )
+        session.add(booking)
+        try:
+            await session.flush()
+        except IntegrityError as exc:
+            if OVERLAP_CONSTRAINT in str(exc.orig):
+                raise Conflict("Some of these nights were just booked by someone else.") from None
+            raise
+        await session.refresh(booking)
+        await lifecycle.record_created(session, booking)
+        if idempotency_key is not None:
+            await idempotency.remember(session, guest.id, idempotency_key, body_fingerprint, booking.id)
+        await session.commit()
+    return Created(booking, replayed=False)
+
+
+async def _get(session: AsyncSession, booking_id: uuid.UUID, *, for_update: bool = False) -> Booking:
+    statement = select(Booking).where(Booking.id == booking_id)
+    booking = await session.scalar(statement.with_for_update() if for_update else statement)
+    if booking is None:
+        raise NotFound(f"No booking {booking_id}.")
+    return booking
+
+
+async def get_visible_booking(
+    session: AsyncSession, booking_id: uuid.UUID, user: CurrentUser, *, for_update: bool = False
+) -> Booking:
+    """The booking if the caller is its guest or its property's host; 404 otherwise (its existence is private)."""
+    booking = await _get(session, booking_id, for_update=for_update)
+    if user.id not in (booking.guest_id, booking.host_id):
+        raise NotFound(f"No booking {booking_id}.")
+    return booking
+
+
+@dataclass(frozen=True)
+class BookingFilter:
+    as_host: bool
+    property_id: uuid.UUID | None
+    status: str | None
+    start: dt.date | None
+    end: dt.date | None
+    limit: int
+    offset: int
+
+
+def _list_statement(user: CurrentUser, criteria: BookingFilter) -> Select[tuple[Booking]]:
+    owner = Booking.host_id if criteria.as_host else Booking.guest_id
+    statement = select(Booking).where(owner == user.id)
+    if criteria.property_id is not None:
+        statement = statement.where(Booking.property_id == criteria.property_id)
+    if criteria.status is not None:
+        statement = statement.where(Booking.status == criteria.status)
+    if criteria.start is not None:
+        statement = statement.where(Booking.check_out > criteria.start)
+    if criteria.end is not None:
+        statement = statement.where(Booking.check_in < criteria.end)
+    return statement.order_by(Booking.check_in.desc(), Booking.id).limit(criteria.limit + 1).offset(criteria.offset)
+
+
+async def list_bookings(
+    session: AsyncSession, user: CurrentUser, criteria: BookingFilter
+) -> tuple[list[Booking], bool]:
+    if criteria.as_host and not user.has_role("host"):
+        raise Forbidden("Listing bookings as a host needs the host role.")
+    found = list(await session.scalars(_list_statement(user, criteria)))
+    return found[: criteria.limit], len(found) > criteria.limit
+
+
+async def cancel_booking(session: AsyncSession, booking_id: uuid.UUID, user: CurrentUser) -> tuple[Booking, int]:
+    """Cancel as the guest or the host; answers the booking and the refund the policy grants."""
+    booking = await get_visible_booking(session, booking_id, user, for_update=True)
+    prop = await session.get_one(Property, booking.property_id)
+    today = local_today(prop.timezone)
+    cancelled_by = "guest" if user.id == booking.guest_id else "host"
+    refund = 0
+    if booking.status == BookingStatus.CONFIRMED:
+        if booking.check_out <= today:
+            raise Conflict("This stay is over; it can no longer be cancelled.")
+        paid = booking.total_amount - booking.refunded_amount
+        refund = refund_due(paid, prop.cancellation_policy, cancelled_by, today, booking.check_in)
+    await lifecycle.cancel(session, booking, cancelled_by, refund)
+    return booking, refund

@@ -1,0 +1,42 @@
+"""Direct database access for tests: arranging what no API offers yet (time passing) and checking rows."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.db import create_engine, session_factory
+from service.settings import Settings
+
+
+@asynccontextmanager
+async def session_for(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """A session in a transaction that commits when the block ends."""
+    engine = create_engine(settings, pool_size=1)
+    try:
+        async with session_factory(engine).begin() as session:
+            yield session
+    finally:
+        await engine.dispose()
+
+
+async def execute(settings: Settings, sql: str, **params: Any) -> list[Any]:
+    async with session_for(settings) as session:
+        result = await session.execute(text(sql), params)
+        return list(result.all()) if result.returns_rows else []  # type: ignore[attr-defined]  # CursorResult
+
+
+async def run(settings: Settings, step: Callable[[AsyncSession], Coroutine[Any, Any, Any]]) -> Any:
+    async with session_for(settings) as session:
+        return await step(session)
+
+
+async def event_types(settings: Settings, booking_id: str) -> list[str]:
+    rows = await execute(
+        settings, "SELECT type FROM outbox_events WHERE payload->>'booking_id' = :id ORDER BY id", id=booking_id
+    )
+    return [row[0] for row in rows]
