@@ -15,13 +15,19 @@ def local_today(timezone: str) -> dt.date:
     return dt.datetime.now(ZoneInfo(timezone)).date()
 
 
-def check_stay_dates(check_in: dt.date, check_out: dt.date, timezone: str) -> int:
-    """Refuse impossible stays with a 422 that says why; answers the number of nights."""
+def check_stay_length(check_in: dt.date, check_out: dt.date) -> int:
+    """Refuse empty, backwards or overlong stays (no property needed); answers the number of nights."""
     nights = (check_out - check_in).days
     if nights <= 0:
         raise InvalidRequest("check_out must be after check_in.", field="check_out")
     if nights > MAX_STAY_NIGHTS:
         raise InvalidRequest(f"A stay can last at most {MAX_STAY_NIGHTS} nights.", field="check_out")
+    return nights
+
+
+def check_stay_dates(check_in: dt.date, check_out: dt.date, timezone: str) -> int:
+    """Refuse impossible stays with a 422 that says why; answers the number of nights."""
+    nights = check_stay_length(check_in, check_out)
     today = local_today(timezone)
     if check_in < today:
         raise InvalidRequest(f"check_in is in the past (today is {today} where the property is).", field="check_in")

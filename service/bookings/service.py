@@ -25,7 +25,6 @@ from service.bookings.schemas import BookingCreate
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.properties.models import Property
 from service.properties.quotes import quote_available_stay
-from service.properties.service import get_property
 from service.settings import Settings
 from service.stays import local_today
 
@@ -52,23 +51,23 @@ async def create_booking(
             previous = await idempotency.find_previous(session, guest.id, idempotency_key, body_fingerprint)
             if previous is not None:
                 return Created(await _get(session, previous), replayed=True)
-        prop = await get_property(session, data.property_id)
-        if prop.host_id == guest.id:
-            raise InvalidRequest("You cannot book your own property.", field="property_id")
-        await lifecycle.expire_stale_holds(session, prop.id)
-        quote = await quote_available_stay(
-            session, prop, data.check_in, data.check_out, data.guests, settings.guest_service_fee_bps
+        terms, quote = await quote_available_stay(
+            session, data.property_id, data.check_in, data.check_out, data.guests, settings.guest_service_fee_bps
         )
+        if terms.host_id == guest.id:
+            raise InvalidRequest("You cannot book your own property.", field="property_id")
+        if terms.stale_hold:
+            await lifecycle.expire_stale_holds(session, terms.property_id)
         booking = Booking(
             id=uuid.uuid4(),
-            property_id=prop.id,
+            property_id=terms.property_id,
             guest_id=guest.id,
-            host_id=prop.host_id,
+            host_id=terms.host_id,
             check_in=data.check_in,
             check_out=data.check_out,
             guests=data.guests,
             status=BookingStatus.PENDING,
-            currency=prop.currency,
+            currency=terms.currency,
             nightly_prices=quote.net_nightly_prices,
             accommodation_amount=quote.accommodation,
             discount_amount=quote.discount,
@@ -86,7 +85,6 @@ async def create_booking(
             if OVERLAP_CONSTRAINT in str(exc.orig):
                 raise Conflict("Some of these nights were just booked by someone else.") from None
             raise
-        await session.refresh(booking)
         await lifecycle.record_created(session, booking)
         if idempotency_key is not None:
             await idempotency.remember(session, guest.id, idempotency_key, body_fingerprint, booking.id)

@@ -72,10 +72,6 @@ def _mark(taken: dict[dt.date, str], first: dt.date, stop: dt.date, start: dt.da
         night += dt.timedelta(days=1)
 
 
-async def stay_is_free(session: AsyncSession, prop: Property, check_in: dt.date, check_out: dt.date) -> bool:
-    return not await taken_nights(session, prop, check_in, check_out)
-
-
 async def calendar(
     session: AsyncSession, prop: Property, rules: PricingRules, start: dt.date, end: dt.date
 ) -> list[Day]:

@@ -119,11 +119,10 @@ class PropertyCalendarController(Controller):
         check_out: FromQuery[dt.date],
         guests: Annotated[int, QueryParameter(ge=1, le=50)] = 1,
     ) -> QuoteOut:
-        prop = await get_property(db_session, property_id)
-        quote = await quote_available_stay(
-            db_session, prop, check_in, check_out, guests, settings.guest_service_fee_bps
+        terms, quote = await quote_available_stay(
+            db_session, property_id, check_in, check_out, guests, settings.guest_service_fee_bps
         )
-        return quote_out(prop, check_in, check_out, guests, quote)
+        return quote_out(terms.property_id, terms.currency, check_in, check_out, guests, quote)
 
 
 def block_out(block: AvailabilityBlock) -> BlockOut:

@@ -66,7 +66,9 @@ class PropertyController(Controller):
         items = [
             SearchResult(
                 property=property_out(prop),
-                quote=quote_out(prop, check_in, check_out, guests, quote) if quote and check_in and check_out else None,
+                quote=quote_out(prop.id, prop.currency, check_in, check_out, guests, quote)
+                if quote and check_in and check_out
+                else None,
             )
             for prop, quote in found
         ]

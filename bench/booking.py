@@ -1,0 +1,234 @@
+"""How fast `POST /bookings` is, next to the cheapest endpoint that stores the same rows.
+
+(a) the real app (`staypulse api` under uvicorn: JWT auth, validation, Redis lock, availability and pricing
+    checks, the booking INSERT under the exclusion constraint, its outbox event);
+(b) a minimal Litestar endpoint under uvicorn that only runs the same two INSERTs with raw asyncpg.
+
+Both run in their own process against the machine's Postgres and Redis, in a fresh database dropped at the end,
+and are driven by the same client at the same concurrency; each request books a different property so none
+conflicts. The last line is JSON: {"bench": "booking", "bookings_per_s", "baseline_per_s", "ratio", "p99_ms", ...}.
+
+    .venv/bin/python bench/booking.py [--requests 3000] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+
+from migrations import upgrade_to_head
+from service.auth.tokens import jwt_auth
+from service.settings import Settings
+
+ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+TARGET_RATIO = 0.7
+BASELINE_APP = "bench.booking_baseline:app"
+
+
+@dataclasses.dataclass
+class Run:
+    name: str
+    requests: int
+    seconds: float
+    latencies_ms: list[float]
+    statuses: dict[int, int]
+
+    @property
+    def per_s(self) -> float:
+        return self.requests / self.seconds
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def admin(sql: str) -> None:
+    connection = await asyncpg.connect(ADMIN_URL)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def database_url(name: str) -> str:
+    head, _, tail = ADMIN_URL.partition("://")
+    authority, _, _ = tail.partition("/")
+    return f"{head}://{authority}/{name}"
+
+
+async def seed(url: str, properties: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
+    """One host owning `properties` places, and one guest; answers the guest and the property ids."""
+    connection = await asyncpg.connect(url)
+    try:
+        host, guest = uuid.uuid4(), uuid.uuid4()
+        await connection.executemany(
+            "INSERT INTO users (id, email, name, password_hash, roles) VALUES ($1, $2, 'Bench', 'x', $3)",
+            [(host, f"host-{host}@bench.example", ["host"]), (guest, f"guest-{guest}@bench.example", ["guest"])],
+        )
+        ids = [uuid.uuid4() for _ in range(properties)]
+        await connection.copy_records_to_table(
+            "properties",
+            columns=["id", "host_id", "title", "description", "city", "country", "timezone", "max_guests",
+                     "currency", "nightly_price", "cleaning_fee", "tax_rate_bps", "min_nights", "max_nights",
+                     "cancellation_policy", "calendar_token"],
+            records=[
+                (pid, host, "Bench flat", "", "Bench", "PT", "Europe/Lisbon", 4, "EUR", 10_000, 2_000, 0, 1, 30,
+                 "moderate", uuid.uuid4().hex)
+                for pid in ids
+            ],
+        )  # fmt: skip
+        await connection.execute("ANALYZE")
+        return guest, ids
+    finally:
+        await connection.close()
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{command} exited: {process.stderr.read().decode() if process.stderr else ''}")
+            try:
+                if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{command} did not start")
+            time.sleep(0.1)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+async def drive(name: str, base_url: str, token: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
+    """Send every body once, `concurrency` at a time, over keep-alive connections."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=30) as http:
+
+        async def worker() -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                started = time.perf_counter()
+                response = await http.post("/api/v1/bookings", json=body)
+                latencies.append((time.perf_counter() - started) * 1000)
+                statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return Run(name, len(bodies), seconds, latencies, statuses)
+
+
+def bodies_for(properties: list[uuid.UUID]) -> list[dict[str, Any]]:
+    check_in = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=30)
+    return [
+        {"property_id": str(pid), "check_in": check_in.isoformat(), "check_out": str(check_in + dt.timedelta(days=3))}
+        for pid in properties
+    ]
+
+
+async def main(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+    name = f"staypulse_bench_booking_{uuid.uuid4().hex[:8]}"
+    await admin(f'CREATE DATABASE "{name}"')
+    try:
+        url = database_url(name)
+        await asyncio.to_thread(upgrade_to_head, url)
+        per_side = requests + warmup
+        guest, properties = await seed(url, 2 * per_side)
+        settings = Settings.from_env({}).with_servers(url, REDIS_URL)
+        token = jwt_auth(settings).create_token(identifier=str(guest), token_extras={"roles": ["guest"]})
+        env = {
+            "DATABASE_URL": url,
+            "REDIS_URL": REDIS_URL,
+            "STAYPULSE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            "LOG_LEVEL": "WARNING",
+            "BENCH_GUEST_ID": str(guest),
+        }
+        app_bodies, baseline_bodies = bodies_for(properties[:per_side]), bodies_for(properties[per_side:])
+
+        port = free_port()
+        baseline_command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            BASELINE_APP,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
+        with server(baseline_command, env, port) as base_url:
+            await drive("warm-up", base_url, token, baseline_bodies[:warmup], concurrency)
+            baseline = await drive("baseline", base_url, token, baseline_bodies[warmup:], concurrency)
+
+        port = free_port()
+        app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(port)]
+        with server(app_command, env, port) as base_url:
+            await drive("warm-up", base_url, token, app_bodies[:warmup], concurrency)
+            app = await drive("app", base_url, token, app_bodies[warmup:], concurrency)
+    finally:
+        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    for run in (baseline, app):
+        print(
+            f"{run.name:>8}: {run.per_s:7.0f} bookings/s  p50 {run.percentile(0.5):6.1f} ms  "
+            f"p99 {run.percentile(0.99):6.1f} ms  statuses {run.statuses}"
+        )
+    return {
+        "bench": "booking",
+        "requests": requests,
+        "concurrency": concurrency,
+        "bookings_per_s": round(app.per_s),
+        "p50_ms": round(app.percentile(0.5), 1),
+        "p99_ms": round(app.percentile(0.99), 1),
+        "baseline_per_s": round(baseline.per_s),
+        "baseline_p50_ms": round(baseline.percentile(0.5), 1),
+        "baseline_p99_ms": round(baseline.percentile(0.99), 1),
+        "ratio": round(app.per_s / baseline.per_s, 2),
+        "target_ratio": TARGET_RATIO,
+        "app_statuses": app.statuses,
+    }
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=300)
+    arguments = parser.parse_args()
+    print(json.dumps(asyncio.run(main(arguments.requests, arguments.concurrency, arguments.warmup))))
