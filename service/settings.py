@@ -102,6 +102,14 @@ def to_asyncpg_url(url: str) -> str:
     raise SettingsError(f"DATABASE_URL must start with postgresql://, got {url.split(':', 1)[0]}://")
 
 
+def database_url_for(server_url: str, database: str) -> str:
+    """The same server, another database: swap the path of the URL, keep scheme, host, user and query."""
+    head, _, tail = server_url.partition("://")
+    authority, _, rest = tail.partition("/")
+    query = rest.partition("?")[2]
+    return f"{head}://{authority}/{database}" + (f"?{query}" if query else "")
+
+
 def _int(env_vars: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     raw = env_vars.get(name)
     if raw is None or raw == "":

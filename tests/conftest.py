@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from migrations import upgrade_to_head
 from service.app import create_app
 from service.embedded import EmbeddedServers
-from service.settings import Settings, SettingsError
+from service.settings import Settings, SettingsError, database_url_for
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,14 +44,6 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
         yield Servers(embedded.postgres.url, embedded.redis.url)
     finally:
         embedded.stop()
-
-
-def database_url_for(admin_url: str, database: str) -> str:
-    """The same server, another database: swap the path of the URL, keep host, user and query."""
-    head, _, tail = admin_url.partition("://")
-    authority, _, rest = tail.partition("/")
-    query = rest.partition("?")[2]
-    return f"{head}://{authority}/{database}" + (f"?{query}" if query else "")
 
 
 async def _execute_on_server(admin_url: str, statement: str) -> None:

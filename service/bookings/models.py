@@ -1,7 +1,7 @@
 """The `bookings`, `idempotency_keys` and `reviews` tables.
 
 No two PENDING or CONFIRMED bookings of one property overlap: the exclusion constraint `no_overlapping_stays`
-(migration 0003) enforces it, whatever happens in front of it.
+(migration 0002) enforces it, whatever happens in front of it.
 """
 
 from __future__ import annotations
