@@ -117,6 +117,29 @@ def unavailable_to_problem(exc: Exception) -> ProblemDetailsException:
     )
 
 
+# Postgres refuses these values whatever the code does: NUL characters, text not in UTF-8, numbers too large.
+UNSTORABLE_VALUE_STATES = {
+    "22021": "Text may not contain NUL characters.",
+    "22P05": "Text is not valid UTF-8.",
+    "22003": "A number is out of range.",
+}
+
+
+def database_error_to_problem(exc: sqlalchemy.exc.DBAPIError) -> ProblemDetailsException:
+    """Values no schema rule catches but Postgres refuses are the client's error (400); anything else is ours."""
+    message = UNSTORABLE_VALUE_STATES.get(str(getattr(exc.orig, "sqlstate", "")))
+    if message is not None:
+        return ProblemDetailsException(status_code=HTTPStatus.BAD_REQUEST, title="Bad Request", detail=message)
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+        return unavailable_to_problem(exc)
+    log.error("database error", exc_info=exc)
+    return ProblemDetailsException(
+        status_code=HTTPStatus.INTERNAL_SERVER_ERROR,
+        title="Internal server error",
+        detail="Something went wrong on our side; it has been logged.",
+    )
+
+
 def unexpected_error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """Last resort: log the bug with its request id and answer a problem without internals."""
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -132,8 +155,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
         ProblemDetailsConfig(
             exception_to_problem_detail_map={
                 HTTPException: http_exception_to_problem,
-                sqlalchemy.exc.OperationalError: unavailable_to_problem,
-                sqlalchemy.exc.InterfaceError: unavailable_to_problem,
+                sqlalchemy.exc.DBAPIError: database_error_to_problem,
                 sqlalchemy.exc.TimeoutError: unavailable_to_problem,
                 OSError: unavailable_to_problem,
                 redis.exceptions.ConnectionError: unavailable_to_problem,
