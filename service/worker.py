@@ -1,7 +1,7 @@
 """The worker role: background jobs that run beside (serve) or apart from (worker) the HTTP API.
 
-Each job is an async function that runs until cancelled. The outbox relay, the aggregators and the report
-scheduler register here as they are built; until then the list is empty and the worker only waits.
+Each job is an async function that runs until cancelled. The calendar import job is here; the outbox relay, the
+aggregators and the report scheduler register here as they are built.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from service.properties.calendar_sync_job import sync_calendar_feeds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = ()
+JOBS: tuple[Job, ...] = (sync_calendar_feeds,)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
