@@ -257,6 +257,8 @@ async def test_bad_import_urls_are_refused_and_nothing_is_added(client: Client, 
         "not a url",
         "https://",
         "",
+        "http://x/\u0000",
+        "http://example.com/my calendar.ics",
         "http://x/" + "a" * 2000,
     ]:
         body = assert_problem(await client.post(url, json={"url": bad}, headers=host.headers), 400)

@@ -62,6 +62,8 @@ class SyncResult:
 def check_feed_url(url: str) -> str:
     """Only absolute http(s) URLs: other schemes (file:, ftp:) would let a host make the server read them."""
     url = url.strip()
+    if any(char.isspace() or not char.isprintable() for char in url):
+        raise InvalidField("url", "must not contain spaces or control characters")
     parts = urlsplit(url)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise InvalidField("url", "must be an absolute http:// or https:// URL")
@@ -164,11 +166,12 @@ async def fetch_feed(url: str) -> bytes:
 def read_stays(body: bytes, zone: ZoneInfo) -> list[Stay]:
     """Every VEVENT that takes nights, as local dates of the property; cancelled events take none.
 
-    An event whose dates cannot be read fails the whole feed: skipping it could reopen nights it covered.
+    An event whose dates cannot be read fails the whole feed: skipping it could reopen nights it covered. The body
+    is a stranger's text, so whatever the parser raises on it means "unreadable", never a crash.
     """
     try:
         calendar = Calendar.from_ical(body)
-    except ValueError as exc:
+    except Exception as exc:
         raise FeedError(f"This is not an iCalendar file: {_first_line(exc)}") from None
     if not isinstance(calendar, Calendar):
         raise FeedError("This is not an iCalendar file: it does not start with BEGIN:VCALENDAR.")
@@ -179,7 +182,7 @@ def read_stays(body: bytes, zone: ZoneInfo) -> list[Stay]:
         uid = str(event["UID"]) if "UID" in event else None
         try:
             start, end = _local_nights(event, zone)
-        except (ValueError, OverflowError) as exc:
+        except Exception as exc:
             raise FeedError(
                 f"Event {uid or '(without UID)'} has dates that cannot be read: {_first_line(exc)}"
             ) from None
