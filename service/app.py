@@ -20,6 +20,7 @@ from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
 from service.logging import RequestIdMiddleware
 from service.properties.calendar_routes import PropertyCalendarController
+from service.properties.ical_routes import CalendarFeedController, PropertyCalendarSyncController
 from service.properties.routes import HostPropertiesController, PropertyController
 from service.settings import Settings
 from service.users.routes import UserController
@@ -53,6 +54,8 @@ def create_app(settings: Settings) -> Litestar:
             PropertyCalendarController,
             BookingController,
             PropertyReviewsController,
+            CalendarFeedController,
+            PropertyCalendarSyncController,
         ],
     )
 

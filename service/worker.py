@@ -1,7 +1,7 @@
 """The worker role: background jobs that run beside (serve) or apart from (worker) the HTTP API.
 
-Each job is an async function that runs until cancelled. The outbox relay, the aggregators and the report
-scheduler register here as they are built.
+Each job is an async function that runs until cancelled: booking expiry and completion, and the calendar import
+sync so far; the outbox relay, the aggregators and the report scheduler register here as they are built.
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from service.bookings.jobs import advance_bookings
+from service.properties.calendar_sync_job import sync_calendar_feeds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings,)
+JOBS: tuple[Job, ...] = (advance_bookings, sync_calendar_feeds)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:

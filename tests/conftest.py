@@ -21,6 +21,7 @@ from migrations import upgrade_to_head
 from service.app import create_app
 from service.embedded import EmbeddedServers
 from service.settings import Settings, SettingsError, database_url_for
+from tests.loopback import LoopbackHTTP
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,3 +88,13 @@ def app(settings: Settings) -> Litestar:
 async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
     async with AsyncTestClient(app, raise_server_exceptions=False) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def loopback_http() -> Iterator[LoopbackHTTP]:
+    """Other sites (a channel's calendar feed) served over real HTTP on 127.0.0.1."""
+    server = LoopbackHTTP()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 from sqlalchemy import ColumnElement, and_, delete, func, literal, or_, select
 from sqlalchemy.dialects.postgresql import Range
@@ -118,20 +119,11 @@ async def add_block(session: AsyncSession, prop: Property, data: BlockIn) -> Ava
     if booked is not None:
         raise Conflict(f"Booking {booked} holds some of these dates.", booking_id=str(booked))
     block = AvailabilityBlock(
-        property_id=prop.id, during=Range(data.start, data.end, bounds="[)"), reason=data.reason.strip()
+        property_id=prop.id, during=Range(data.start, data.end, bounds="[)"), reason=data.reason.strip(), source="host"
     )
     session.add(block)
     await session.flush()
-    await record_event(
-        session,
-        "availability.blocked",
-        host_id=prop.host_id,
-        property_id=prop.id,
-        block_id=str(block.id),
-        start=data.start.isoformat(),
-        end=data.end.isoformat(),
-        source="host",
-    )
+    await record_block_change(session, prop, "availability.blocked", block.id, block.during, block.source)
     return block
 
 
@@ -145,9 +137,22 @@ async def remove_block(session: AsyncSession, prop: Property, block_id: uuid.UUI
     if row is None:
         raise NotFound(f"No block {block_id} on this property.")
     during, source = row
+    await record_block_change(session, prop, "availability.unblocked", block_id, during, source)
+
+
+async def record_block_change(
+    session: AsyncSession,
+    prop: Property,
+    event_type: Literal["availability.blocked", "availability.unblocked"],
+    block_id: uuid.UUID,
+    during: Range[dt.date],
+    source: str,
+) -> None:
+    """The one producer of block events, for host blocks and imported calendars alike, so both look the same."""
+    assert during.lower is not None and during.upper is not None  # noqa: PT018 - blocks are bounded
     await record_event(
         session,
-        "availability.unblocked",
+        event_type,
         host_id=prop.host_id,
         property_id=prop.id,
         block_id=str(block_id),

@@ -183,3 +183,39 @@ class SearchPage(msgspec.Struct):
     limit: int
     offset: int
     has_more: bool
+
+
+class CalendarExportOut(msgspec.Struct):
+    """Where other channels fetch this property's taken dates; whoever knows the URL can read them."""
+
+    url: str
+
+
+class CalendarImportIn(msgspec.Struct, forbid_unknown_fields=True):
+    url: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            max_length=2000,
+            description="Another channel's iCal export (http or https)",
+            examples=["https://www.airbnb.com/calendar/ical/123.ics?s=abc"],
+        ),
+    ]
+
+
+class CalendarImportOut(msgspec.Struct):
+    id: uuid.UUID
+    url: str
+    last_synced_at: dt.datetime | None
+    last_error: str | None
+    next_sync_at: dt.datetime
+
+
+class CalendarSyncOut(msgspec.Struct):
+    """What one sync changed: blocks added, removed and left as they were; `error` when the feed was unusable
+    (then nothing changed)."""
+
+    added: int
+    removed: int
+    unchanged: int
+    error: str | None
