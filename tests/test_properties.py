@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
-from tests.api import Client, assert_problem, create_property, signed_up, signed_up_host
+from service.settings import Settings
+from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up, signed_up_host
+from tests.db import execute
 
 
 async def test_host_creates_reads_updates_and_lists(client: Client) -> None:
@@ -112,3 +114,43 @@ async def test_patch_keeps_min_nights_below_max_nights(client: Client) -> None:
     url = f"/api/v1/properties/{prop['id']}"
     assert_problem(await client.patch(url, json={"min_nights": 11}, headers=headers), 400)
     assert (await client.get(url)).json()["min_nights"] == prop["min_nights"]
+
+
+async def test_a_property_with_an_upcoming_booking_cannot_be_deleted(client: Client) -> None:
+    headers = await signed_up_host(client)
+    prop = await create_property(client, headers)
+    _, guest = await signed_up(client)
+    assert (await book(client, guest, prop, days_ahead(20), 2)).status_code == 201
+    problem = assert_problem(await client.delete(f"/api/v1/properties/{prop['id']}", headers=headers), 409)
+    assert "upcoming bookings" in problem["detail"]
+    assert (await client.get(f"/api/v1/properties/{prop['id']}")).status_code == 200
+
+
+async def test_property_and_block_changes_write_outbox_events(client: Client, settings: Settings) -> None:
+    headers = await signed_up_host(client)
+    prop = await create_property(client, headers, timezone="America/New_York")
+    url = f"/api/v1/properties/{prop['id']}"
+    await client.patch(url, json={"nightly_price": 11_000}, headers=headers)
+    block = (
+        await client.post(
+            f"{url}/blocks",
+            json={"start": days_ahead(9).isoformat(), "end": days_ahead(11).isoformat()},
+            headers=headers,
+        )
+    ).json()
+    await client.delete(f"{url}/blocks/{block['id']}", headers=headers)
+    await client.delete(url, headers=headers)
+    rows = await execute(
+        settings, "SELECT type, payload FROM outbox_events WHERE property_id = :id ORDER BY id", id=prop["id"]
+    )
+    assert [row[0] for row in rows] == [
+        "property.created",
+        "property.updated",
+        "availability.blocked",
+        "availability.unblocked",
+        "property.deleted",
+    ]
+    assert rows[0][1]["timezone"] == "America/New_York"
+    assert rows[1][1]["changed"] == ["nightly_price"]
+    assert rows[2][1]["start"] == days_ahead(9).isoformat()
+    assert rows[4][1]["active"] is False
