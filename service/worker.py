@@ -12,12 +12,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from service.bookings.jobs import advance_bookings
+from service.notifications.delivery import deliver_notifications
+from service.payments.reconciliation import settle_payments
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings,)
+JOBS: tuple[Job, ...] = (advance_bookings, settle_payments, deliver_notifications)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
