@@ -3,22 +3,27 @@ through Stripe by the cancellation policy, and a lost webhook is caught up by re
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
+import uuid
 from typing import Any
 
 import pytest
 
+from service.auth.tokens import CurrentUser
+from service.bookings.service import cancel_and_refund
 from service.notifications.delivery import deliver_due_notifications
 from service.notifications.senders import senders_for
 from service.payments.gateway import StripeGateway
 from service.payments.reconciliation import reconcile_payments
+from service.payments.refunds import retry_unsettled_refunds
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, register, signed_up, signed_up_host
 from tests.api import login as log_in
 from tests.db import event_types, execute, payloads, worker_sessions
-from tests.inboxes import Mailbox, SmsInbox
+from tests.inboxes import Mailbox, SmsInbox, free_port
 from tests.payments import checkout, deliver, event, pay, signature, stripe_refunds
 
 Listing = tuple[dict[str, Any], dict[str, str], dict[str, str]]
@@ -281,6 +286,33 @@ async def test_reconciliation_catches_up_a_lost_webhook(client: Client, settings
         await reconcile_payments(sessions, gateway, quiet_for=dt.timedelta(0))
     events = await event_types(settings, booking["id"])
     assert events == ["booking.created", "booking.confirmed", "payment.succeeded"]
+
+
+async def test_a_refund_stripe_could_not_take_is_sent_by_the_worker_once(
+    client: Client, settings: Settings, listing: Listing
+) -> None:
+    _, host, guest = listing
+    booking, intent = await paid_booking(client, settings, listing, days_ahead(70))
+    assert (await deliver(client, settings, event("payment_intent.succeeded", intent))).status_code == 200
+    stripe_down = StripeGateway(dataclasses.replace(settings, stripe_api_base=f"http://127.0.0.1:{free_port()}"))
+    host_user = (await client.get("/api/v1/users/me", headers=host)).json()
+    as_host = CurrentUser(id=uuid.UUID(host_user["id"]), roles=frozenset(host_user["roles"]))
+    async with worker_sessions(settings) as sessions:
+        async with sessions() as session:
+            cancelled = await cancel_and_refund(session, stripe_down, uuid.UUID(booking["id"]), as_host)
+        assert cancelled.booking.status == "CANCELLED"  # the cancellation stands without Stripe
+        assert cancelled.refund is not None
+        assert cancelled.refund.status == "requested"
+        assert cancelled.refund.last_error
+        assert await stripe_refunds(settings, intent["id"]) == []
+        gateway = StripeGateway(settings)
+        await retry_unsettled_refunds(sessions, gateway)
+        await retry_unsettled_refunds(sessions, gateway)
+    total = booking["price"]["total"]
+    assert await stripe_refunds(settings, intent["id"]) == [total]
+    seen = await booking_status(client, guest, booking["id"])
+    assert seen["refunded_amount"] == total
+    assert len(await payloads(settings, booking["id"], "payment.refunded")) == 1
 
 
 async def test_an_unknown_event_is_acknowledged_and_ignored(client: Client, settings: Settings) -> None:
