@@ -19,6 +19,8 @@ from service.db import sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
 from service.logging import RequestIdMiddleware
+from service.payments.gateway import StripeGateway
+from service.payments.routes import CheckoutController, StripeWebhookController
 from service.properties.calendar_routes import PropertyCalendarController
 from service.properties.ical_routes import CalendarFeedController, PropertyCalendarSyncController
 from service.properties.routes import HostPropertiesController, PropertyController
@@ -56,6 +58,8 @@ def create_app(settings: Settings) -> Litestar:
             PropertyReviewsController,
             CalendarFeedController,
             PropertyCalendarSyncController,
+            CheckoutController,
+            StripeWebhookController,
         ],
     )
 
@@ -79,6 +83,7 @@ def create_app(settings: Settings) -> Litestar:
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
             "settings": provide(settings),
             "redis": provide(redis),
+            "stripe_gateway": provide(StripeGateway(settings)),
         },
         exception_handlers={Exception: unexpected_error_response},
         openapi_config=OpenAPIConfig(

@@ -2,7 +2,9 @@
 
 from service.bookings.models import Booking, IdempotencyKey, Review
 from service.db import Base
+from service.notifications.models import Notification
 from service.outbox import OutboxEvent
+from service.payments.models import Payment, Refund, StripeWebhookEvent
 from service.properties.models import (
     AvailabilityBlock,
     CalendarFeed,
@@ -20,10 +22,14 @@ __all__ = [
     "CalendarFeed",
     "DatePriceOverride",
     "IdempotencyKey",
+    "Notification",
     "OutboxEvent",
+    "Payment",
     "Property",
+    "Refund",
     "Review",
     "StayDiscount",
+    "StripeWebhookEvent",
     "User",
     "WeekdayPrice",
 ]

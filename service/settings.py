@@ -15,6 +15,11 @@ from typing import Literal
 
 DEV_JWT_SECRET = "development-only-jwt-secret-never-use-in-production"  # noqa: S105 - refused in production
 MIN_SECRET_LENGTH = 32
+# Stripe test-mode values that only ever reach localstripe or Stripe's test mode; production refuses them.
+DEV_STRIPE_API_KEY = "sk_test_staypulse_development"
+DEV_STRIPE_PUBLISHABLE_KEY = "pk_test_staypulse_development"
+DEV_STRIPE_WEBHOOK_SECRET = "whsec_staypulse_development"  # noqa: S105 - refused in production
+STRIPE_API_BASE = "https://api.stripe.com"
 
 Environment = Literal["development", "production"]
 
@@ -40,6 +45,14 @@ class Settings:
     host_fee_bps: int
     booking_hold_seconds: int
     calendar_sync_interval_seconds: int
+    stripe_api_key: str
+    stripe_publishable_key: str
+    stripe_webhook_secret: str
+    stripe_api_base: str
+    # Unset: messages are logged and kept in memory instead of sent (see service.notifications.senders).
+    smtp_url: str | None
+    sms_api_url: str | None
+    sms_api_token: str | None
 
     @property
     def is_production(self) -> bool:
@@ -76,6 +89,13 @@ class Settings:
             host_fee_bps=_non_negative_int(env_vars, "HOST_FEE_BPS", 300),
             booking_hold_seconds=_positive_int(env_vars, "BOOKING_HOLD_SECONDS", 15 * 60),
             calendar_sync_interval_seconds=_positive_int(env_vars, "CALENDAR_SYNC_INTERVAL_SECONDS", 15 * 60),
+            stripe_api_key=env_vars.get("STRIPE_API_KEY") or DEV_STRIPE_API_KEY,
+            stripe_publishable_key=env_vars.get("STRIPE_PUBLISHABLE_KEY") or DEV_STRIPE_PUBLISHABLE_KEY,
+            stripe_webhook_secret=env_vars.get("STRIPE_WEBHOOK_SECRET") or DEV_STRIPE_WEBHOOK_SECRET,
+            stripe_api_base=(env_vars.get("STRIPE_API_BASE") or STRIPE_API_BASE).rstrip("/"),
+            smtp_url=env_vars.get("SMTP_URL") or None,
+            sms_api_url=env_vars.get("SMS_API_URL") or None,
+            sms_api_token=env_vars.get("SMS_API_TOKEN") or None,
         )
         if settings.is_production:
             settings.check_production()
@@ -90,6 +110,16 @@ class Settings:
             problems.append("DATABASE_URL must be set (embedded PostgreSQL is for development only)")
         if self.redis_url is None:
             problems.append("REDIS_URL must be set (embedded Redis is for development only)")
+        stripe_defaults = {
+            "STRIPE_API_KEY": (self.stripe_api_key, DEV_STRIPE_API_KEY),
+            "STRIPE_PUBLISHABLE_KEY": (self.stripe_publishable_key, DEV_STRIPE_PUBLISHABLE_KEY),
+            "STRIPE_WEBHOOK_SECRET": (self.stripe_webhook_secret, DEV_STRIPE_WEBHOOK_SECRET),
+        }
+        problems.extend(
+            f"{name} must be set (from the Stripe dashboard)"
+            for name, (value, default) in stripe_defaults.items()
+            if value == default
+        )
         if problems:
             raise SettingsError("Refusing to start in production: " + "; ".join(problems))
 

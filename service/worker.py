@@ -1,7 +1,8 @@
 """The worker role: background jobs that run beside (serve) or apart from (worker) the HTTP API.
 
-Each job is an async function that runs until cancelled: booking expiry and completion, and the calendar import
-sync so far; the outbox relay, the aggregators and the report scheduler register here as they are built.
+Each job is an async function that runs until cancelled: booking expiry and completion, calendar import sync,
+payment reconciliation and refund retries, notification delivery; the outbox relay, the aggregators and the
+report scheduler register here as they are built.
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from service.bookings.jobs import advance_bookings
+from service.notifications.delivery import deliver_notifications
+from service.payments.reconciliation import settle_payments
 from service.properties.calendar_sync_job import sync_calendar_feeds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings, sync_calendar_feeds)
+JOBS: tuple[Job, ...] = (advance_bookings, sync_calendar_feeds, settle_payments, deliver_notifications)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:

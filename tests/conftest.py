@@ -2,6 +2,8 @@
 
 With `DATABASE_URL` and `REDIS_URL` set the tests use those servers; without them they start embedded ones in a
 temporary folder. Either way the run gets its own database (dropped at the end) and its own Redis key prefix.
+Payments and notifications talk to real parts on loopback: localstripe (a stateful Stripe emulator) as a
+subprocess, an aiosmtpd SMTP server, and an HTTP endpoint standing in for the SMS provider.
 """
 
 from __future__ import annotations
@@ -9,11 +11,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
+import httpx
 import pytest
+from aiosmtpd.controller import Controller
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
@@ -21,7 +29,11 @@ from migrations import upgrade_to_head
 from service.app import create_app
 from service.embedded import EmbeddedServers
 from service.settings import Settings, SettingsError, database_url_for
+from tests.inboxes import Mailbox, SmsInbox, free_port, sms_provider
 from tests.loopback import LoopbackHTTP
+
+SMS_TOKEN = "sms-test-token"
+LOCALSTRIPE_START_TIMEOUT_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,13 +81,71 @@ def database_url(servers: Servers) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def settings(servers: Servers, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def localstripe_url() -> Iterator[str]:
+    """localstripe on a free loopback port, answering before the first test uses it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("localstripe")), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + LOCALSTRIPE_START_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"localstripe exited with {process.returncode}")
+            try:
+                httpx.get(f"{url}/v1/payment_intents", auth=("sk_test_probe", ""), timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server (aiosmtpd) on loopback; every message it accepts lands in the mailbox."""
+    box = Mailbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        box.url = f"smtp://127.0.0.1:{controller.port}"
+        yield box
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def sms_inbox() -> Iterator[SmsInbox]:
+    with sms_provider(SMS_TOKEN) as inbox:
+        yield inbox
+
+
+@pytest.fixture(scope="session")
+def settings(
+    servers: Servers,
+    database_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    localstripe_url: str,
+    mailbox: Mailbox,
+    sms_inbox: SmsInbox,
+) -> Settings:
     base = Settings.from_env({"STAYPULSE_DATA_DIR": str(tmp_path_factory.mktemp("data"))})
     return dataclasses.replace(
         base.with_servers(database_url, servers.redis_url),
         redis_prefix=f"staypulse-test-{uuid.uuid4().hex[:12]}",
         # Generous, so that the suite's many logins never trip it; the rate-limit test sets its own.
         login_rate_limit_per_minute=10_000,
+        stripe_api_base=localstripe_url,
+        smtp_url=mailbox.url,
+        sms_api_url=sms_inbox.url,
+        sms_api_token=SMS_TOKEN,
     )
 
 

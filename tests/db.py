@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.db import create_engine, session_factory
 from service.settings import Settings
@@ -38,5 +38,25 @@ async def run(settings: Settings, step: Callable[[AsyncSession], Coroutine[Any, 
 async def event_types(settings: Settings, booking_id: str) -> list[str]:
     rows = await execute(
         settings, "SELECT type FROM outbox_events WHERE payload->>'booking_id' = :id ORDER BY id", id=booking_id
+    )
+    return [row[0] for row in rows]
+
+
+@asynccontextmanager
+async def worker_sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A session factory like a worker job's, for calling one round of a job."""
+    engine = create_engine(settings, pool_size=2)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+async def payloads(settings: Settings, booking_id: str, event_type: str) -> list[dict[str, Any]]:
+    rows = await execute(
+        settings,
+        "SELECT payload FROM outbox_events WHERE payload->>'booking_id' = :id AND type = :type ORDER BY id",
+        id=booking_id,
+        type=event_type,
     )
     return [row[0] for row in rows]

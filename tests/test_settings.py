@@ -11,6 +11,11 @@ import pytest
 from service.settings import Settings, SettingsError
 
 SERVERS = {"DATABASE_URL": "postgresql://db.internal/staypulse", "REDIS_URL": "redis://cache.internal:6379/0"}
+STRIPE = {
+    "STRIPE_API_KEY": "sk_live_operator",
+    "STRIPE_PUBLISHABLE_KEY": "pk_live_operator",
+    "STRIPE_WEBHOOK_SECRET": "whsec_operator",
+}
 
 
 def test_development_needs_no_configuration() -> None:
@@ -31,8 +36,15 @@ def test_production_refuses_embedded_servers() -> None:
     assert "REDIS_URL" in str(raised.value)
 
 
+def test_production_refuses_missing_stripe_secrets() -> None:
+    with pytest.raises(SettingsError, match="STRIPE_API_KEY") as raised:
+        Settings.from_env({"STAYPULSE_ENV": "production", "JWT_SECRET": "s" * 40, **SERVERS})
+    assert "STRIPE_WEBHOOK_SECRET" in str(raised.value)
+    assert "STRIPE_PUBLISHABLE_KEY" in str(raised.value)
+
+
 def test_production_with_everything_set() -> None:
-    settings = Settings.from_env({"STAYPULSE_ENV": "production", "JWT_SECRET": "s" * 40, **SERVERS})
+    settings = Settings.from_env({"STAYPULSE_ENV": "production", "JWT_SECRET": "s" * 40, **SERVERS, **STRIPE})
     assert settings.is_production
     assert settings.async_database_url == "postgresql+asyncpg://db.internal/staypulse"
 

@@ -16,7 +16,7 @@ from litestar.security.jwt import JWTAuth, Token
 
 from service.settings import Settings
 
-PUBLIC_PATHS = ["/health", "/metrics", "/schema", "/api/v1/auth/"]
+PUBLIC_PATHS = ["/health", "/metrics", "/schema", "/api/v1/auth/", "/api/v1/webhooks/stripe"]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
     PENDING -> CONFIRMED (payment succeeded) -> COMPLETED (after check-out, property-local)
     PENDING -> EXPIRED (hold ran out) | CANCELLED
     CONFIRMED -> CANCELLED
+    EXPIRED -> CONFIRMED | CANCELLED   only through `settle_late_payment` (a payment that came after the hold)
 
 Any other move is refused with 409. Every move goes through `_move`, which also writes the outbox event
 `booking.<new status>` in the caller's transaction; `booking.created` is written by `record_created`. Grep for an
@@ -16,9 +17,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from service.bookings.models import Booking, BookingStatus
+from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
 from service.errors import Conflict
 from service.outbox import record_event
 
@@ -28,6 +30,14 @@ ALLOWED_MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.COMPLETED: frozenset(),
     BookingStatus.EXPIRED: frozenset(),
     BookingStatus.CANCELLED: frozenset(),
+}
+
+# The one exception to ALLOWED_MOVES. DESIGN: "a payment that succeeds after its hold expired confirms the booking
+# if the dates are still free, and is refunded in full otherwise". Money has been taken, so an EXPIRED booking
+# must end CONFIRMED or CANCELLED (refunded); `settle_late_payment` is the only function that uses these moves,
+# and the exclusion constraint, not a prior check, decides which one.
+LATE_PAYMENT_MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.EXPIRED: frozenset({BookingStatus.CONFIRMED, BookingStatus.CANCELLED}),
 }
 
 
@@ -71,9 +81,15 @@ async def record_created(session: AsyncSession, booking: Booking) -> None:
     )
 
 
-async def _move(session: AsyncSession, booking: Booking, to: BookingStatus, **event_fields: Any) -> None:
+async def _move(
+    session: AsyncSession,
+    booking: Booking,
+    to: BookingStatus,
+    moves: dict[BookingStatus, frozenset[BookingStatus]] = ALLOWED_MOVES,
+    **event_fields: Any,
+) -> None:
     current = BookingStatus(booking.status)
-    if to not in ALLOWED_MOVES[current]:
+    if to not in moves.get(current, frozenset()):
         raise Conflict(f"A {current} booking cannot become {to}.", booking_status=current)
     now = dt.datetime.now(dt.UTC)
     booking.status = to
@@ -101,6 +117,27 @@ async def confirm(session: AsyncSession, booking: Booking) -> None:
 async def cancel(session: AsyncSession, booking: Booking, cancelled_by: str, refund_due: int) -> None:
     booking.cancelled_by = cancelled_by
     await _move(session, booking, BookingStatus.CANCELLED, refund_due=refund_due)
+
+
+async def settle_late_payment(session: AsyncSession, booking: Booking) -> bool:
+    """An EXPIRED booking was paid: CONFIRMED when its dates are still free, else CANCELLED by the system with a
+    full refund due. Answers whether it was confirmed.
+
+    The move to CONFIRMED runs in a savepoint; the exclusion constraint refusing it is what "dates taken" means,
+    so two late payments for the same nights can never both win.
+    """
+    try:
+        async with session.begin_nested():
+            await _move(session, booking, BookingStatus.CONFIRMED, LATE_PAYMENT_MOVES)
+    except IntegrityError as exc:
+        if OVERLAP_CONSTRAINT not in str(exc.orig):
+            raise
+        await session.refresh(booking)
+        booking.cancelled_by = "system"
+        refund_due = booking.total_amount - booking.refunded_amount
+        await _move(session, booking, BookingStatus.CANCELLED, LATE_PAYMENT_MOVES, refund_due=refund_due)
+        return False
+    return True
 
 
 async def expire(session: AsyncSession, booking: Booking) -> None:

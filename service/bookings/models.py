@@ -39,6 +39,8 @@ class BookingStatus(StrEnum):
 
 
 LIVE_STATUSES = (BookingStatus.PENDING, BookingStatus.CONFIRMED)
+# The name Postgres reports when an insert or a move to a live status would overlap another live booking.
+OVERLAP_CONSTRAINT = "ex_bookings_no_overlapping_stays"
 
 
 class Booking(Timestamps, Base):

@@ -29,6 +29,8 @@ from service.bookings.schemas import (
     ReviewsOut,
     Status,
 )
+from service.payments.gateway import StripeGateway
+from service.payments.schemas import RefundOut
 from service.properties.service import get_property
 from service.settings import Settings
 
@@ -81,10 +83,19 @@ class BookingController(Controller):
 
     @post("/{booking_id:uuid}/cancel", status_code=200, summary="Cancel (guest or host); answers the refund due")
     async def cancel(
-        self, db_session: NamedDependency[AsyncSession], request: AuthRequest, booking_id: FromPath[uuid.UUID]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        stripe_gateway: NamedDependency[StripeGateway],
+        request: AuthRequest,
+        booking_id: FromPath[uuid.UUID],
     ) -> CancellationOut:
-        booking, refund = await service.cancel_booking(db_session, booking_id, request.user)
-        return CancellationOut(booking=booking_out(booking), refund_due=refund)
+        cancelled = await service.cancel_and_refund(db_session, stripe_gateway, booking_id, request.user)
+        refund = cancelled.refund
+        return CancellationOut(
+            booking=booking_out(cancelled.booking),
+            refund_due=cancelled.refund_due,
+            refund=RefundOut(id=refund.id, amount=refund.amount, status=refund.status) if refund else None,
+        )
 
     @post("/{booking_id:uuid}/review", summary="Review a stay after check-out (its guest, once)")
     async def review(

@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from service.payments.schemas import RefundOut
+
 Status = Literal["PENDING", "CONFIRMED", "COMPLETED", "EXPIRED", "CANCELLED"]
 
 
@@ -58,6 +60,7 @@ class BookingPage(msgspec.Struct):
 class CancellationOut(msgspec.Struct):
     booking: BookingOut
     refund_due: int
+    refund: RefundOut | None = None  # the Stripe refund and its status, when the booking was paid
 
 
 class ReviewIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -20,15 +20,17 @@ from service.auth.tokens import CurrentUser
 from service.bookings import idempotency, lifecycle
 from service.bookings.cancellation import refund_due
 from service.bookings.locks import property_lock
-from service.bookings.models import Booking, BookingStatus
+from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
 from service.bookings.schemas import BookingCreate
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from service.notifications.messages import Kind, notify_booking
+from service.payments.gateway import StripeGateway
+from service.payments.models import Refund
+from service.payments.refunds import issue_refund, request_cancellation_refund
 from service.properties.models import Property
 from service.properties.quotes import quote_available_stay
 from service.settings import Settings
 from service.stays import local_today
-
-OVERLAP_CONSTRAINT = "ex_bookings_no_overlapping_stays"
 
 
 @dataclass(frozen=True)
@@ -144,8 +146,18 @@ async def list_bookings(
     return found[: criteria.limit], len(found) > criteria.limit
 
 
-async def cancel_booking(session: AsyncSession, booking_id: uuid.UUID, user: CurrentUser) -> tuple[Booking, int]:
-    """Cancel as the guest or the host; answers the booking and the refund the policy grants."""
+@dataclass(frozen=True)
+class Cancellation:
+    booking: Booking
+    refund_due: int
+    refund: Refund | None  # the Stripe refund, when the booking was paid through Stripe and anything is due
+
+
+async def cancel_booking(
+    session: AsyncSession, booking_id: uuid.UUID, user: CurrentUser
+) -> tuple[Booking, int, uuid.UUID | None]:
+    """Cancel as the guest or the host (caller's transaction); answers the booking, the refund the policy grants,
+    and the refund row to send to Stripe once committed, if it was paid."""
     booking = await get_visible_booking(session, booking_id, user, for_update=True)
     prop = await session.get_one(Property, booking.property_id)
     today = local_today(prop.timezone)
@@ -157,4 +169,21 @@ async def cancel_booking(session: AsyncSession, booking_id: uuid.UUID, user: Cur
         paid = booking.total_amount - booking.refunded_amount
         refund = refund_due(paid, prop.cancellation_policy, cancelled_by, today, booking.check_in)
     await lifecycle.cancel(session, booking, cancelled_by, refund)
-    return booking, refund
+    refund_id = await request_cancellation_refund(session, booking, refund)
+    await notify_booking(session, booking, Kind.BOOKING_CANCELLED, refund=refund)
+    return booking, refund, refund_id
+
+
+async def cancel_and_refund(
+    session: AsyncSession, gateway: StripeGateway, booking_id: uuid.UUID, user: CurrentUser
+) -> Cancellation:
+    """Cancel, commit, then send the refund to Stripe, so no transaction waits on the network. If Stripe cannot
+    be reached the cancellation stands and the refund stays `requested` for the worker to send."""
+    booking, refund_due_amount, refund_id = await cancel_booking(session, booking_id, user)
+    await session.commit()
+    if refund_id is None:
+        return Cancellation(booking, refund_due_amount, None)
+    await issue_refund(session, gateway, refund_id)
+    refund = await session.get_one(Refund, refund_id, populate_existing=True)
+    await session.refresh(booking)
+    return Cancellation(booking, refund_due_amount, refund)

@@ -1,0 +1,53 @@
+"""What guests and hosts are told about their bookings, queued in the caller's transaction.
+
+Each message goes to the guest and to the host, by e-mail and, when the user gave a phone number, by SMS. Writing
+the rows with the state change means a message is never sent for a change that rolled back, and never lost
+for one that committed.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.bookings.models import Booking
+from service.notifications.models import Channel, Notification
+from service.properties.models import Property
+from service.users.models import User
+
+
+class Kind(StrEnum):
+    BOOKING_CONFIRMED = "booking.confirmed"
+    BOOKING_CANCELLED = "booking.cancelled"
+
+
+def _money(amount: int, currency: str) -> str:
+    return f"{amount / 100:.2f} {currency}"
+
+
+def _text(kind: Kind, booking: Booking, title: str, refund: int) -> tuple[str, str]:
+    """(subject, body) for one booking change."""
+    stay = f"{title}, {booking.check_in.isoformat()} to {booking.check_out.isoformat()}"
+    if kind is Kind.BOOKING_CONFIRMED:
+        return (
+            f"Booking confirmed: {title}",
+            f"Booking {booking.id} is confirmed: {stay}, {_money(booking.total_amount, booking.currency)} paid.",
+        )
+    refund_line = f" A refund of {_money(refund, booking.currency)} is on its way." if refund else ""
+    return f"Booking cancelled: {title}", f"Booking {booking.id} is cancelled: {stay}.{refund_line}"
+
+
+async def notify_booking(session: AsyncSession, booking: Booking, kind: Kind, *, refund: int = 0) -> None:
+    """Queue `kind` for the booking's guest and host on every channel they can be reached on."""
+    title = await session.scalar(select(Property.title).where(Property.id == booking.property_id))
+    people = await session.scalars(select(User).where(User.id.in_([booking.guest_id, booking.host_id])))
+    subject, body = _text(kind, booking, title or "your stay", refund)
+    rows = []
+    for person in people:
+        common = {"user_id": person.id, "booking_id": booking.id, "kind": kind, "subject": subject, "body": body}
+        rows.append({**common, "channel": Channel.EMAIL, "recipient": person.email})
+        if person.phone:
+            rows.append({**common, "channel": Channel.SMS, "recipient": person.phone})
+    await session.execute(insert(Notification), rows)

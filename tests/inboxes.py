@@ -1,0 +1,93 @@
+"""Where the tests' e-mail and SMS arrive: an aiosmtpd handler, and a tiny ASGI app for the SMS provider's API."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+import uvicorn
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Mailbox:
+    """aiosmtpd handler: keeps every message it accepts."""
+
+    url: str = ""
+    messages: list[Message] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # the name aiosmtpd calls
+        self.messages.append(message_from_bytes(envelope.original_content))
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[Message]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@dataclass
+class SmsInbox:
+    """The SMS provider's side: each accepted `{to, body}` with a valid bearer token."""
+
+    token: str
+    url: str = ""
+    received: list[dict[str, str]] = field(default_factory=list)
+
+    def to(self, number: str) -> list[str]:
+        return [m["body"] for m in self.received if m["to"] == number]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = dict(scope["headers"])
+        authorised = headers.get(b"authorization") == f"Bearer {self.token}".encode()
+        status = 201 if authorised else 401
+        if authorised:
+            self.received.append(json.loads(body))
+        await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b""})
+
+
+@contextmanager
+def sms_provider(token: str) -> Iterator[SmsInbox]:
+    """Serve an `SmsInbox` with uvicorn on a loopback port, in a thread."""
+    inbox = SmsInbox(token)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        server = uvicorn.Server(uvicorn.Config(inbox, log_config=None, lifespan="off"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        try:
+            while not server.started:
+                if not thread.is_alive():
+                    raise RuntimeError("uvicorn stopped during start-up")
+                threading.Event().wait(0.01)
+            host, port = sock.getsockname()
+            inbox.url = f"http://{host}:{port}/messages"
+            yield inbox
+        finally:
+            server.should_exit = True
+            thread.join(timeout=30)
