@@ -6,7 +6,8 @@
 
 Both run in their own process against the machine's Postgres and Redis, in a fresh database dropped at the end,
 and are driven by the same client at the same concurrency; each request books a different property so none
-conflicts. The last line is JSON: {"bench": "booking", "bookings_per_s", "baseline_per_s", "ratio", "p99_ms", ...}.
+conflicts. The two sides take turns in rounds, so that both meet the same machine load. The last line is JSON:
+{"bench": "booking", "bookings_per_s", "baseline_per_s", "ratio", "p99_ms", ...}.
 
     .venv/bin/python bench/booking.py [--requests 3000] [--concurrency 32]
 """
@@ -39,6 +40,7 @@ ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGET_RATIO = 0.7
 BASELINE_APP = "bench.booking_baseline:app"
+ROUNDS = 6
 
 
 @dataclasses.dataclass
@@ -52,6 +54,20 @@ class Run:
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds
+
+    @classmethod
+    def combine(cls, name: str, runs: list[Run]) -> Run:
+        statuses: dict[int, int] = {}
+        for run in runs:
+            for status, count in run.statuses.items():
+                statuses[status] = statuses.get(status, 0) + count
+        return cls(
+            name,
+            sum(run.requests for run in runs),
+            sum(run.seconds for run in runs),
+            [latency for run in runs for latency in run.latencies_ms],
+            statuses,
+        )
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies_ms)
@@ -180,27 +196,31 @@ async def main(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
             "BENCH_GUEST_ID": str(guest),
         }
         app_bodies, baseline_bodies = bodies_for(properties[:per_side]), bodies_for(properties[per_side:])
-
-        port = free_port()
+        baseline_port, app_port = free_port(), free_port()
         baseline_command = [
             sys.executable,
             "-m",
             "uvicorn",
             BASELINE_APP,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
+            f"--port={baseline_port}",
+            "--log-level=warning",
         ]
-        with server(baseline_command, env, port) as base_url:
-            await drive("warm-up", base_url, token, baseline_bodies[:warmup], concurrency)
-            baseline = await drive("baseline", base_url, token, baseline_bodies[warmup:], concurrency)
-
-        port = free_port()
-        app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(port)]
-        with server(app_command, env, port) as base_url:
-            await drive("warm-up", base_url, token, app_bodies[:warmup], concurrency)
-            app = await drive("app", base_url, token, app_bodies[warmup:], concurrency)
+        app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(app_port)]
+        with (
+            server(baseline_command, env, baseline_port) as baseline_url,
+            server(app_command, env, app_port) as app_url,
+        ):
+            await drive("warm-up", baseline_url, token, baseline_bodies[:warmup], concurrency)
+            await drive("warm-up", app_url, token, app_bodies[:warmup], concurrency)
+            # Alternate rounds so that both sides meet the same machine load (it is shared and noisy).
+            baseline_runs, app_runs = [], []
+            chunk = max(1, requests // ROUNDS)
+            for start in range(warmup, per_side, chunk):
+                baseline_runs.append(
+                    await drive("baseline", baseline_url, token, baseline_bodies[start : start + chunk], concurrency)
+                )
+                app_runs.append(await drive("app", app_url, token, app_bodies[start : start + chunk], concurrency))
+        baseline, app = Run.combine("baseline", baseline_runs), Run.combine("app", app_runs)
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
