@@ -31,6 +31,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 
 from migrations import upgrade_to_head
 from service.auth.tokens import jwt_auth
@@ -48,12 +49,17 @@ class Run:
     name: str
     requests: int
     seconds: float
+    cpu_seconds: float
     latencies_ms: list[float]
     statuses: dict[int, int]
 
     @property
     def per_s(self) -> float:
         return self.requests / self.seconds
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.cpu_seconds * 1000 / self.requests
 
     @classmethod
     def combine(cls, name: str, runs: list[Run]) -> Run:
@@ -65,6 +71,7 @@ class Run:
             name,
             sum(run.requests for run in runs),
             sum(run.seconds for run in runs),
+            sum(run.cpu_seconds for run in runs),
             [latency for run in runs for latency in run.latencies_ms],
             statuses,
         )
@@ -122,8 +129,19 @@ async def seed(url: str, properties: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
         await connection.close()
 
 
+@dataclasses.dataclass(frozen=True)
+class Server:
+    base_url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU the server process has used so far: steadier than wall time on a loaded machine."""
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
+def server(command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
     process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -139,13 +157,13 @@ def server(command: list[str], env: dict[str, str], port: int) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{command} did not start")
             time.sleep(0.1)
-        yield base_url
+        yield Server(base_url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-async def drive(name: str, base_url: str, token: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
+async def drive(name: str, target: Server, token: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
     """Send every body once, `concurrency` at a time, over keep-alive connections."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     for body in bodies:
@@ -154,7 +172,7 @@ async def drive(name: str, base_url: str, token: str, bodies: list[dict[str, Any
     statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, headers=headers, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=target.base_url, limits=limits, headers=headers, timeout=30) as http:
 
         async def worker() -> None:
             while not queue.empty():
@@ -164,10 +182,10 @@ async def drive(name: str, base_url: str, token: str, bodies: list[dict[str, Any
                 latencies.append((time.perf_counter() - started) * 1000)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
-        started = time.perf_counter()
+        started, cpu_before = time.perf_counter(), target.cpu_seconds()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds = time.perf_counter() - started
-    return Run(name, len(bodies), seconds, latencies, statuses)
+        seconds, cpu = time.perf_counter() - started, target.cpu_seconds() - cpu_before
+    return Run(name, len(bodies), seconds, cpu, latencies, statuses)
 
 
 def bodies_for(properties: list[uuid.UUID]) -> list[dict[str, Any]]:
@@ -207,19 +225,19 @@ async def main(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
         ]
         app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(app_port)]
         with (
-            server(baseline_command, env, baseline_port) as baseline_url,
-            server(app_command, env, app_port) as app_url,
+            server(baseline_command, env, baseline_port) as baseline_server,
+            server(app_command, env, app_port) as app_server,
         ):
-            await drive("warm-up", baseline_url, token, baseline_bodies[:warmup], concurrency)
-            await drive("warm-up", app_url, token, app_bodies[:warmup], concurrency)
+            await drive("warm-up", baseline_server, token, baseline_bodies[:warmup], concurrency)
+            await drive("warm-up", app_server, token, app_bodies[:warmup], concurrency)
             # Alternate rounds so that both sides meet the same machine load (it is shared and noisy).
             baseline_runs, app_runs = [], []
             chunk = max(1, requests // ROUNDS)
             for start in range(warmup, per_side, chunk):
                 baseline_runs.append(
-                    await drive("baseline", baseline_url, token, baseline_bodies[start : start + chunk], concurrency)
+                    await drive("baseline", baseline_server, token, baseline_bodies[start : start + chunk], concurrency)
                 )
-                app_runs.append(await drive("app", app_url, token, app_bodies[start : start + chunk], concurrency))
+                app_runs.append(await drive("app", app_server, token, app_bodies[start : start + chunk], concurrency))
         baseline, app = Run.combine("baseline", baseline_runs), Run.combine("app", app_runs)
     finally:
         await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -227,7 +245,8 @@ async def main(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
     for run in (baseline, app):
         print(
             f"{run.name:>8}: {run.per_s:7.0f} bookings/s  p50 {run.percentile(0.5):6.1f} ms  "
-            f"p99 {run.percentile(0.99):6.1f} ms  statuses {run.statuses}"
+            f"p99 {run.percentile(0.99):6.1f} ms  server CPU {run.cpu_ms_per_request:5.2f} ms/request  "
+            f"statuses {run.statuses}"
         )
     return {
         "bench": "booking",
@@ -240,6 +259,9 @@ async def main(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
         "baseline_p50_ms": round(baseline.percentile(0.5), 1),
         "baseline_p99_ms": round(baseline.percentile(0.99), 1),
         "ratio": round(app.per_s / baseline.per_s, 2),
+        "cpu_ms_per_booking": round(app.cpu_ms_per_request, 2),
+        "baseline_cpu_ms_per_booking": round(baseline.cpu_ms_per_request, 2),
+        "cpu_ratio": round(baseline.cpu_ms_per_request / app.cpu_ms_per_request, 2),
         "target_ratio": TARGET_RATIO,
         "app_statuses": app.statuses,
     }

@@ -10,7 +10,21 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Identity, Index, SmallInteger, String, func, insert, text
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Identity,
+    Index,
+    Insert,
+    SmallInteger,
+    String,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,12 +50,34 @@ class OutboxEvent(Base):
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+def event_row(event_type: str, *, host_id: uuid.UUID, property_id: uuid.UUID, **fields: Any) -> dict[str, Any]:
+    """The outbox row of one event; `fields` must be JSON-ready (dates as ISO strings)."""
+    return {
+        "event_id": uuid.uuid4(),
+        "type": event_type,
+        "v": EVENT_VERSION,
+        "host_id": host_id,
+        "property_id": property_id,
+        "payload": fields,
+    }
+
+
 async def record_event(
     session: AsyncSession, event_type: str, *, host_id: uuid.UUID, property_id: uuid.UUID, **fields: Any
 ) -> None:
-    """Add an event to the caller's transaction; `fields` must be JSON-ready (dates as ISO strings)."""
+    """Add an event to the caller's transaction."""
     await session.execute(
-        insert(OutboxEvent).values(
-            event_id=uuid.uuid4(), type=event_type, host_id=host_id, property_id=property_id, payload=fields
-        )
+        insert(OutboxEvent).values(event_row(event_type, host_id=host_id, property_id=property_id, **fields))
     )
+
+
+def insert_with_event(row_insert: Insert, event: dict[str, Any]) -> Insert:
+    """One statement that inserts a row and then its event, for hot paths where a round trip counts.
+
+    The row's INSERT runs as a data-modifying CTE and the event is selected from what it returned, so the event
+    exists exactly when the row does; a constraint violation fails the whole statement.
+    """
+    inserted = row_insert.returning(literal_column("1").label("inserted")).cte("inserted_row")
+    table = OutboxEvent.__table__
+    values = [literal(value, type_=table.c[name].type) for name, value in event.items()]
+    return insert(OutboxEvent).from_select(list(event), select(*values).select_from(inserted))

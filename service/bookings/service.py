@@ -60,6 +60,7 @@ async def create_booking(
             raise InvalidRequest("You cannot book your own property.", field="property_id")
         if terms.stale_hold:
             await lifecycle.expire_stale_holds(session, terms.property_id)
+        now = dt.datetime.now(dt.UTC)
         booking = Booking(
             id=uuid.uuid4(),
             property_id=terms.property_id,
@@ -78,16 +79,20 @@ async def create_booking(
             taxes=quote.taxes,
             total_amount=quote.total,
             refunded_amount=0,
-            hold_expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=settings.booking_hold_seconds),
+            hold_expires_at=now + dt.timedelta(seconds=settings.booking_hold_seconds),
+            confirmed_at=None,
+            cancelled_at=None,
+            cancelled_by=None,
+            ended_at=None,
+            created_at=now,
+            updated_at=now,
         )
-        session.add(booking)
         try:
-            await session.flush()
+            await lifecycle.insert_created(session, booking)
         except IntegrityError as exc:
             if OVERLAP_CONSTRAINT in str(exc.orig):
                 raise Conflict("Some of these nights were just booked by someone else.") from None
             raise
-        await lifecycle.record_created(session, booking)
         if idempotency_key is not None:
             await idempotency.remember(session, guest.id, idempotency_key, body_fingerprint, booking.id)
         await session.commit()
