@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -24,6 +25,7 @@ from service.payments.routes import CheckoutController, StripeWebhookController
 from service.properties.calendar_routes import PropertyCalendarController
 from service.properties.ical_routes import CalendarFeedController, PropertyCalendarSyncController
 from service.properties.routes import HostPropertiesController, PropertyController
+from service.response_headers import response_headers_hook
 from service.settings import Settings
 from service.users.routes import UserController
 
@@ -95,4 +97,9 @@ def create_app(settings: Settings) -> Litestar:
         ),
         on_shutdown=[close_redis],
         logging_config=None,
+        before_send=[response_headers_hook(production=settings.is_production)],
+        cors_config=CORSConfig(allow_origins=list(settings.cors_allow_origins))
+        if settings.cors_allow_origins
+        else None,
+        request_max_body_size=settings.max_request_body_bytes,
     )

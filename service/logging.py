@@ -11,7 +11,6 @@ import time
 import uuid
 from contextvars import ContextVar
 
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,24 +53,23 @@ def configure_logging(level: str) -> None:
 
 
 class RequestIdMiddleware(ASGIMiddleware):
-    """Assigns the request id, echoes it in the response and writes one access-log line per request."""
+    """Puts the request id in the logging context and writes one access-log line per request (the response
+    header is set by `service.response_headers`)."""
 
     scopes = (ScopeType.HTTP, ScopeType.WEBSOCKET)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        token = request_id_var.set(request_id)
+        token = request_id_var.set(request_id_for(scope))
         started = time.perf_counter()
         status: dict[str, int] = {}
 
-        async def send_with_request_id(message: Message) -> None:
+        async def send_noting_status(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-                MutableScopeHeaders.from_message(message)[REQUEST_ID_HEADER] = request_id
             await send(message)
 
         try:
-            await next_app(scope, receive, send_with_request_id)
+            await next_app(scope, receive, send_noting_status)
         finally:
             access_log.info(
                 "request",
@@ -83,6 +81,16 @@ class RequestIdMiddleware(ASGIMiddleware):
                 },
             )
             request_id_var.reset(token)
+
+
+def request_id_for(scope: Scope) -> str:
+    """The request's id: the caller's `X-Request-ID` when sane, else a new one, remembered in the scope so that
+    the log lines and the response header agree."""
+    state = scope.setdefault("state", {})
+    if "request_id" not in state:
+        state["request_id"] = _incoming_request_id(scope) or uuid.uuid4().hex
+    request_id: str = state["request_id"]
+    return request_id
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

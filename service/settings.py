@@ -53,6 +53,8 @@ class Settings:
     smtp_url: str | None
     sms_api_url: str | None
     sms_api_token: str | None
+    cors_allow_origins: tuple[str, ...]
+    max_request_body_bytes: int
 
     @property
     def is_production(self) -> bool:
@@ -96,6 +98,10 @@ class Settings:
             smtp_url=env_vars.get("SMTP_URL") or None,
             sms_api_url=env_vars.get("SMS_API_URL") or None,
             sms_api_token=env_vars.get("SMS_API_TOKEN") or None,
+            cors_allow_origins=tuple(
+                origin.strip() for origin in env_vars.get("CORS_ALLOW_ORIGINS", "").split(",") if origin.strip()
+            ),
+            max_request_body_bytes=_positive_int(env_vars, "MAX_REQUEST_BODY_BYTES", 1024 * 1024),
         )
         if settings.is_production:
             settings.check_production()

@@ -27,6 +27,11 @@ async def test_request_id_is_echoed_or_generated(client: Client) -> None:
     assert given.headers["x-request-id"] == "trace-42"
     generated = await client.get("/health/live")
     assert len(generated.headers["x-request-id"]) == 32
+    # Errors answered outside route handlers (bad token, unknown path) carry one too.
+    assert (await client.get("/api/v1/users/me", headers={"X-Request-ID": "trace-43"})).headers[
+        "x-request-id"
+    ] == "trace-43"
+    assert len((await client.get("/nowhere")).headers["x-request-id"]) == 32
 
 
 async def test_prometheus_metrics_and_openapi(client: Client) -> None:
