@@ -1,5 +1,6 @@
 """Imports every table so `Base.metadata` is complete (Alembic's autogenerate compares against it)."""
 
+from reporting.models import Report, ReportFile, ReportSchedule
 from service.bookings.models import Booking, IdempotencyKey, Review
 from service.db import Base
 from service.outbox import OutboxEvent
@@ -22,6 +23,9 @@ __all__ = [
     "IdempotencyKey",
     "OutboxEvent",
     "Property",
+    "Report",
+    "ReportFile",
+    "ReportSchedule",
     "Review",
     "StayDiscount",
     "User",
