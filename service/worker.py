@@ -11,13 +11,14 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from reporting.generation import generate_reports
 from service.bookings.jobs import advance_bookings
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings,)
+JOBS: tuple[Job, ...] = (advance_bookings, generate_reports)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
