@@ -2,8 +2,9 @@
 
 Workers claim reports with `FOR UPDATE SKIP LOCKED`, on-demand ones first (a person is waiting), then scheduled
 statements. A failed attempt is retried on a later round; after `MAX_ATTEMPTS` the report is FAILED with its
-error, which the host sees in `GET /reports/{id}`. A report left RUNNING by a worker that died is claimed again
-after 15 minutes.
+error, and when it was a scheduled statement its schedule is stopped with the reason, which the host sees in
+`GET /reports/schedules` (there are no notifications yet). A report left RUNNING by a worker that died is
+claimed again after 15 minutes.
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import tempfile
 import uuid
 
 from sqlalchemy import text, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from reporting.definitions import Window
 from reporting.export import checked_format, write_report
-from reporting.models import Report, ReportFile
+from reporting.models import Report, ReportFile, ReportSchedule
+from reporting.schedules import host_timezone
 from service.db import create_engine, session_factory
 from service.settings import Settings
 
@@ -89,6 +92,29 @@ async def _record_failure(sessions: async_sessionmaker[AsyncSession], report: Re
                 finished_at=text("now()") if final else None,
             )
         )
+        if final and report.period_key is not None:
+            await _stop_schedule(session, report, report.period_key, error)
+
+
+async def _stop_schedule(session: AsyncSession, report: Report, period_key: str, error: str) -> None:
+    """Stops the schedule whose statement failed for good (creating the row when it was the default one)."""
+    frequency = period_key.split(":", 1)[0]
+    reason = f"Stopped after {MAX_ATTEMPTS} failed attempts at the {period_key} statement: {error}"[:2000]
+    await session.execute(
+        insert(ReportSchedule)
+        .values(
+            host_id=report.host_id,
+            frequency=frequency,
+            format=report.format,
+            timezone=await host_timezone(session, report.host_id),
+            enabled=False,
+            stopped_reason=reason,
+        )
+        .on_conflict_do_update(
+            index_elements=[ReportSchedule.host_id, ReportSchedule.frequency],
+            set_={"enabled": False, "stopped_reason": reason, "updated_at": text("now()")},
+        )
+    )
 
 
 async def generate_reports_once(sessions: async_sessionmaker[AsyncSession], settings: Settings, batch: int = 10) -> int:

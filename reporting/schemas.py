@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
 Format = Literal["csv", "xlsx"]
+Frequency = Literal["weekly", "monthly"]
 ReportStatus = Literal["PENDING", "RUNNING", "DONE", "FAILED"]
 
 
@@ -41,3 +42,28 @@ class ReportPage(msgspec.Struct):
     limit: int
     offset: int
     has_more: bool
+
+
+class ScheduleIn(msgspec.Struct, forbid_unknown_fields=True):
+    frequency: Frequency
+    format: Format = "xlsx"
+    timezone: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    enabled: bool = True
+
+
+class SchedulesIn(msgspec.Struct, forbid_unknown_fields=True):
+    schedules: Annotated[list[ScheduleIn], msgspec.Meta(max_length=2)]
+
+
+class ScheduleOut(msgspec.Struct):
+    frequency: Frequency
+    format: Format
+    timezone: str
+    enabled: bool
+    default: bool
+    stopped_reason: str | None
+    next_run_at: dt.datetime | None
+
+
+class SchedulesOut(msgspec.Struct):
+    schedules: list[ScheduleOut]

@@ -12,7 +12,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
-from reporting.routes import HostEarningsController, ReportController
+from reporting.routes import HostEarningsController, ReportController, ReportScheduleController
 from service.auth.routes import AuthController, login_rate_limit
 from service.auth.tokens import TokenIssuer, jwt_auth
 from service.bookings.routes import BookingController, PropertyReviewsController
@@ -55,6 +55,7 @@ def create_app(settings: Settings) -> Litestar:
             BookingController,
             PropertyReviewsController,
             ReportController,
+            ReportScheduleController,
             HostEarningsController,
         ],
     )

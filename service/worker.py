@@ -12,13 +12,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from reporting.generation import generate_reports
+from reporting.scheduler import schedule_reports
 from service.bookings.jobs import advance_bookings
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings, generate_reports)
+JOBS: tuple[Job, ...] = (advance_bookings, generate_reports, schedule_reports)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
