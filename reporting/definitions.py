@@ -39,7 +39,7 @@ class Window:
 
 
 # One row per booking that the window concerns: confirmed in it, cancelled in it after payment, or with a live
-# stay overlapping it. Local dates are taken in each booking's property zone.
+# stay overlapping it. Local dates are taken in each booking's property zone. Rows come grouped by currency.
 BOOKINGS_SQL = """
 SELECT b.id::text AS booking_id,
        b.property_id::text AS property_id,
@@ -68,7 +68,7 @@ WHERE b.host_id = :host_id
         AND (b.cancelled_at AT TIME ZONE p.timezone)::date < :end
      OR b.status IN ('CONFIRMED', 'COMPLETED') AND b.check_in < :end AND b.check_out > :start
   )
-ORDER BY p.title, b.property_id, b.check_in, b.id
+ORDER BY b.currency, p.title, b.property_id, b.check_in, b.id
 """
 
 RAW_SCHEMA: dict[str, pl.DataType] = {

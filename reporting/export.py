@@ -12,8 +12,8 @@ import polars as pl
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from reporting import csv_export, xlsx_export
-from reporting.definitions import RAW_SCHEMA, Window
-from reporting.earnings import EarningsAccumulator, raw_chunks
+from reporting.definitions import RAW_SCHEMA, Window, booking_figures
+from reporting.earnings import EarningsAccumulator, published, raw_chunks
 from service.db import session_factory
 
 Format = Literal["csv", "xlsx"]
@@ -34,14 +34,18 @@ def file_name(window: Window, fmt: str) -> str:
     return f"staypulse-earnings-{window.start.isoformat()}-{window.end.isoformat()}.{fmt}"
 
 
-async def csv_pieces(session: AsyncSession, host_id: uuid.UUID, report: EarningsAccumulator) -> AsyncIterator[bytes]:
-    """The CSV a piece per chunk of bookings; an empty report is its header alone."""
+async def csv_pieces(
+    session: AsyncSession, host_id: uuid.UUID, window: Window, host_fee_bps: int
+) -> AsyncIterator[tuple[bytes, int]]:
+    """The CSV a piece per chunk of bookings, with each piece's row count. The CSV is the Bookings table alone, so
+    no totals are summed for it; an empty report is its header alone."""
     header = True
-    async for raw in raw_chunks(session, host_id, report.window):
-        yield csv_export.csv_chunk(report.add(raw), header=header)
+    async for raw in raw_chunks(session, host_id, window):
+        yield csv_export.csv_chunk(published(booking_figures(raw, window, host_fee_bps)), header=header), raw.height
         header = False
     if header:
-        yield csv_export.csv_chunk(report.add(pl.DataFrame(schema=RAW_SCHEMA)), header=True)
+        empty = published(booking_figures(pl.DataFrame(schema=RAW_SCHEMA), window, host_fee_bps))
+        yield csv_export.csv_chunk(empty, header=True), 0
 
 
 async def write_report(
@@ -51,11 +55,13 @@ async def write_report(
 
     The XLSX work is CPU-bound, so each chunk is written in a thread and the event loop keeps serving.
     """
-    report = EarningsAccumulator(window, host_fee_bps)
     if fmt == "csv":
-        async for piece in csv_pieces(session, host_id, report):
+        rows = 0
+        async for piece, count in csv_pieces(session, host_id, window, host_fee_bps):
             out.write(piece)
-        return report.row_count
+            rows += count
+        return rows
+    report = EarningsAccumulator(window, host_fee_bps)
     writer = await asyncio.to_thread(xlsx_export.XlsxEarningsWriter, out)
     async for raw in raw_chunks(session, host_id, window):
         await asyncio.to_thread(writer.write_bookings, report.add(raw))
@@ -70,7 +76,7 @@ async def stream_report(
     only once closed) through a temporary file."""
     async with session_factory(engine).begin() as session:
         if fmt == "csv":
-            async for piece in csv_pieces(session, host_id, EarningsAccumulator(window, host_fee_bps)):
+            async for piece, _ in csv_pieces(session, host_id, window, host_fee_bps):
                 yield piece
             return
         with tempfile.TemporaryFile() as out:

@@ -52,17 +52,13 @@ def exponent_expr(currency: pl.Expr) -> pl.Expr:
     )
 
 
-def decimal_text(amount: pl.Expr, digits: pl.Expr) -> pl.Expr:
-    """Exact decimal text of minor units (`-1234`, 2 digits -> `"-12.34"`); no float ever rounds it."""
-    magnitude = amount.abs()
-    scale = pl.lit(10, dtype=pl.Int64).pow(digits)
-    sign = pl.when(amount < 0).then(pl.lit("-")).otherwise(pl.lit(""))
-    fraction = (
-        pl.when(digits > 0)
-        .then(pl.lit(".") + (magnitude % scale).cast(pl.String).str.zfill(digits))
-        .otherwise(pl.lit(""))
-    )
-    return sign + (magnitude // scale).cast(pl.String) + fraction
+def as_decimal(amount: pl.Expr, digits: int) -> pl.Expr:
+    """Minor units as an exact polars Decimal in currency units (`-1234`, 2 digits -> `-12.34`); no float ever
+    rounds it. With no digits the integer already is the amount."""
+    if digits == 0:
+        return amount
+    scale: int = 10**digits
+    return amount.cast(pl.Decimal(38, digits)) / scale
 
 
 def currency_units(amount: pl.Expr, digits: pl.Expr) -> pl.Expr:
