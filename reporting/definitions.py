@@ -11,7 +11,10 @@ property-local dates `[start, end)`:
   window (the refund is dated by the cancellation: no refunds table exists yet); `net = gross - refunds -
   host_fee`. `paid_at` is `confirmed_at`: a booking is confirmed by its successful payment.
 - occupancy view (spread over the nights): the nights inside the window of CONFIRMED or COMPLETED bookings
-  (`booked_nights`) and the sum of their `nightly_prices` (`accommodation_revenue`; prices are after discount).
+  (`booked_nights`) and the sum of their `nightly_prices` (`accommodation_revenue`; prices are after discount);
+  `available_nights` = for each property not deleted, the window's nights not blocked (by the host or an imported
+  calendar); `occupancy_rate` = booked / available, `adr` = revenue / booked, `revpar` = revenue / available (0
+  when the divisor is 0; money ratios rounded half up to a minor unit).
 """
 
 from __future__ import annotations
@@ -71,6 +74,24 @@ WHERE b.host_id = :host_id
 ORDER BY b.currency, p.title, b.property_id, b.check_in, b.id
 """
 
+# Per currency: the nights of the window on the host's live properties that no block closes.
+AVAILABLE_NIGHTS_SQL = """
+SELECT p.currency, sum(:days - coalesce(blocked.nights, 0))::bigint AS available_nights
+FROM properties p
+LEFT JOIN LATERAL (
+    SELECT count(DISTINCT night) AS nights
+    FROM availability_blocks b
+    CROSS JOIN generate_series(
+        greatest(lower(b.during), CAST(:start AS date))::timestamp,
+        (least(upper(b.during), CAST(:end AS date)) - 1)::timestamp,
+        interval '1 day'
+    ) AS night
+    WHERE b.property_id = p.id AND b.during && daterange(CAST(:start AS date), CAST(:end AS date))
+) blocked ON true
+WHERE p.host_id = :host_id AND p.deleted_at IS NULL
+GROUP BY p.currency
+"""
+
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "booking_id": pl.String(),
     "property_id": pl.String(),
@@ -88,6 +109,11 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "confirmed_on": pl.Date(),
     "cancelled_on": pl.Date(),
 }
+
+
+def ratio_half_up(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """`numerator / denominator` rounded half up to an integer (minor units), 0 when the denominator is 0."""
+    return pl.when(denominator > 0).then((numerator * 2 + denominator) // (2 * denominator)).otherwise(0)
 
 
 def _in_window(column: str, window: Window) -> pl.Expr:

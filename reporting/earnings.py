@@ -16,12 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.definitions import (
+    AVAILABLE_NIGHTS_SQL,
     BOOKINGS_SQL,
     RAW_SCHEMA,
     Window,
     booking_figures,
     nights_by_month,
     payouts_by_month,
+    ratio_half_up,
 )
 
 CHUNK_ROWS = 20_000
@@ -81,10 +83,15 @@ SUMMARY_COLUMNS = (
     "host_fees",
     "net_earnings",
     "booked_nights",
+    "available_nights",
+    "occupancy_rate",
     "accommodation_revenue",
     "adr",
+    "revpar",
 )
-SUMMARY_MONEY = frozenset({"gross_earnings", "refunds", "host_fees", "net_earnings", "accommodation_revenue", "adr"})
+SUMMARY_MONEY = frozenset(
+    {"gross_earnings", "refunds", "host_fees", "net_earnings", "accommodation_revenue", "adr", "revpar"}
+)
 BY_PROPERTY_COLUMNS = (
     "property",
     "month",
@@ -136,13 +143,17 @@ class EarningsAccumulator:
         self._nights.append(nights_by_month(raw, self.window))
         return published(figures)
 
-    def finish(self) -> EarningsTotals:
+    def finish(self, available: pl.DataFrame) -> EarningsTotals:
+        """The totals; `available` is `available_nights` per currency (`AVAILABLE_NIGHTS_SQL`)."""
+        booked, revenue, nights = pl.col("booked_nights"), pl.col("accommodation_revenue"), pl.col("available_nights")
         sums = (
             _combine(self._summaries, ["currency"], empty=_empty_summary())
+            .join(available, on="currency", how="full", coalesce=True)
+            .fill_null(0)
             .with_columns(
-                adr=pl.when(pl.col("booked_nights") > 0)
-                .then((pl.col("accommodation_revenue") * 2 + pl.col("booked_nights")) // (2 * pl.col("booked_nights")))
-                .otherwise(0)
+                occupancy_rate=pl.when(nights > 0).then(booked / nights).otherwise(0.0),
+                adr=ratio_half_up(revenue, booked),
+                revpar=ratio_half_up(revenue, nights),
             )
             .sort("currency")
         )
@@ -242,3 +253,10 @@ async def raw_chunks(
     result = await session.stream(text(BOOKINGS_SQL), params)
     async for rows in result.partitions(chunk_rows):
         yield pl.DataFrame(rows, schema=RAW_SCHEMA, orient="row")
+
+
+async def available_nights(session: AsyncSession, host_id: uuid.UUID, window: Window) -> pl.DataFrame:
+    """`available_nights` per currency of the host's properties."""
+    params = {"host_id": host_id, "start": window.start, "end": window.end, "days": window.days}
+    rows = (await session.execute(text(AVAILABLE_NIGHTS_SQL), params)).all()
+    return pl.DataFrame(rows, schema={"currency": pl.String, "available_nights": pl.Int64}, orient="row")

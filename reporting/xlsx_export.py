@@ -59,6 +59,9 @@ LABELS = {
     "booked_nights": ("Booked nights", 10),
     "accommodation_revenue": ("Accommodation revenue", 18),
     "adr": ("ADR", 14),
+    "available_nights": ("Available nights", 10),
+    "occupancy_rate": ("Occupancy", 10),
+    "revpar": ("RevPAR", 14),
 }
 TEXT, INTEGER, MONEY, DATE, TIMESTAMP = range(5)
 DATE_COLUMNS = frozenset({"check_in", "check_out"})
@@ -105,6 +108,7 @@ class XlsxEarningsWriter:
         self.date = self.workbook.add_format({"num_format": "yyyy-mm-dd"})
         self.month = self.workbook.add_format({"num_format": "yyyy-mm"})
         self.timestamp = self.workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
+        self.percent = self.workbook.add_format({"num_format": "0.0%"})
         self._money: dict[str, Format] = {}
         self._row = 0
         _table_header(self.bookings, BOOKING_COLUMNS, self.header)
@@ -227,6 +231,8 @@ class XlsxEarningsWriter:
             value = record[name]
             if name in money:
                 sheet.write_number(row, col, _units(value, currency), self.money(currency))
+            elif name == "occupancy_rate":
+                sheet.write_number(row, col, value, self.percent)
             elif isinstance(value, dt.date):
                 sheet.write_datetime(row, col, _midnight(value), self.month if name == "month" else self.date)
             elif isinstance(value, str):

@@ -34,9 +34,10 @@ async def sessions(settings: Settings) -> AsyncIterator[async_sessionmaker[Async
 class Scenario:
     """Two properties in two currencies, five bookings the window concerns, and the figures worked out by hand.
 
-    EUR flat (100.00 a night, cleaning 30.00): b1 3 nights inside the window; b2 4 nights of which the last 2 fall
-    after the window's end; b6 2 nights inside but confirmed 40 days before the window. JPY house (8000 a night,
-    cleaning 2000): b3 2 nights, cancelled in the window with 5000 refunded; b4 3 nights. Host fee 3%.
+    EUR flat (100.00 a night, cleaning 30.00, 2 of the window's 30 nights blocked): b1 3 nights inside the
+    window; b2 4 nights of which the last 2 fall after the window's end; b6 2 nights inside but confirmed 40 days
+    before the window. JPY house (8000 a night, cleaning 2000): b3 2 nights, cancelled in the window with 5000
+    refunded; b4 3 nights. A pending hold stays out. Host fee 3%.
     """
 
     def __init__(self, host: dict[str, str], window: tuple[dt.date, dt.date], ids: dict[str, str]) -> None:
@@ -49,10 +50,11 @@ class Scenario:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
-# currency: (bookings confirmed, cancelled, gross, refunds, host fees, net, booked nights, revenue, adr), units
+# currency: (bookings confirmed, cancelled, gross, refunds, host fees, net, booked nights, available nights,
+# occupancy, accommodation revenue, adr, revpar), in currency units
 EXPECTED_SUMMARY = {
-    "EUR": (2, 0, 760.00, 0.0, 22.80, 737.20, 7, 700.00, 100.00),
-    "JPY": (2, 1, 44000, 5000, 1320, 37680, 3, 24000, 8000),
+    "EUR": (2, 0, 760.00, 0.0, 22.80, 737.20, 7, 28, 0.25, 700.00, 100.00, 25.00),
+    "JPY": (2, 1, 44000, 5000, 1320, 37680, 3, 30, 0.1, 24000, 8000, 800),
 }
 # booking: (status, accommodation, cleaning, gross, host fee, refunds, net, nights in window, accommodation in window)
 EXPECTED_ROWS = {
@@ -82,6 +84,8 @@ async def scenario(client: Client, settings: Settings) -> Scenario:
         nightly_price=8_000,
         cleaning_fee=2_000,
     )
+    block = {"start": days_ahead(1).isoformat(), "end": days_ahead(3).isoformat()}
+    assert (await client.post(f"/api/v1/properties/{flat['id']}/blocks", json=block, headers=host)).status_code == 201
     _, guest = await signed_up(client)
     start, end = days_ahead(-5), days_ahead(25)
     plan = {"b1": (flat, 10, 3), "b2": (flat, 23, 4), "b6": (flat, 5, 2), "b3": (house, 12, 2), "b4": (house, 15, 3)}
@@ -162,7 +166,7 @@ def check_workbook(content: bytes, scenario: Scenario) -> None:
     summary = sheet(workbook, "Summary")
     assert summary[1][1:3] == [scenario.start, scenario.end]
     header = summary.index(next(row for row in summary if row[0] == "Currency"))
-    totals = {row[0]: tuple(row[1:10]) for row in summary[header + 1 : header + 3]}
+    totals = {row[0]: tuple(row[1:13]) for row in summary[header + 1 : header + 3]}
     assert totals == {currency: tuple(map(float, values)) for currency, values in EXPECTED_SUMMARY.items()}
     steps = [row for row in summary if row[1] in EXPECTED_RECONCILIATION and isinstance(row[2], float)]
     for currency, amounts in EXPECTED_RECONCILIATION.items():
