@@ -115,7 +115,7 @@ async def schedule_reports(settings: Settings) -> None:
             log.exception("report scheduler tick failed")
             return
         if created:
-            log.info("statements queued", extra={"created": created})
+            log.info("statements queued", extra={"statements": created})
 
     scheduler = AsyncIOScheduler(timezone=dt.UTC)
     scheduler.add_job(

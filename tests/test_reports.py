@@ -6,9 +6,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
+import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
 
+import openpyxl
 import polars as pl
 import pytest
 from python_calamine import CalamineWorkbook
@@ -182,6 +184,22 @@ def check_workbook(content: bytes, scenario: Scenario) -> None:
         assert sum(row[7] for row in rows) == expected[6]
 
 
+def check_layout(content: bytes) -> None:
+    """What a person sees on opening the file, read with openpyxl: frozen headers, filters, widths, currency
+    formats, and the chart."""
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    for name in ("Bookings", "By property"):
+        assert book[name].freeze_panes == "A2"
+        assert book[name].auto_filter.ref is not None
+        assert book[name].auto_filter.ref.startswith("A1:")
+    bookings = book["Bookings"]
+    assert (bookings.column_dimensions["A"].width or 0) > 30
+    money_formats = {bookings.cell(row, 8).number_format for row in range(2, bookings.max_row + 1)}
+    assert money_formats == {'#,##0.00 "EUR";-#,##0.00 "EUR"', '#,##0 "JPY";-#,##0 "JPY"'}
+    assert bookings.cell(2, 4).number_format == "yyyy-mm-dd"
+    assert "xl/charts/chart1.xml" in zipfile.ZipFile(io.BytesIO(content)).namelist()
+
+
 def check_csv(content: bytes, scenario: Scenario) -> None:
     frame = pl.read_csv(io.BytesIO(content), infer_schema=False)
     assert frame.columns[:4] == ["booking_id", "property", "guest_name", "check_in"]
@@ -211,6 +229,7 @@ async def test_xlsx_report_is_generated_by_the_worker_and_reads_back(
 ) -> None:
     _, content = await generated(client, scenario, sessions, settings, "xlsx")
     check_workbook(content, scenario)
+    check_layout(content)
 
 
 async def test_csv_report_parses_to_the_same_figures(
