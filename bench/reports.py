@@ -13,11 +13,11 @@ report code's own. Each run happens in its own subprocess so its peak memory (`r
 - bare_xlsx: a plain xlsxwriter `constant_memory` loop writing the same Bookings cells with the same formats from
   values already converted (the conversion is not timed): the floor for any xlsxwriter report.
 
-Runs under 5 s (ours_csv and pandas_csv alike) are repeated in 3 fresh processes and the best time kept, so a
-busy machine disturbs them less; peak memory is the highest of the repeats. Ours also runs at a quarter of the
-rows, to show memory stays flat as rows grow.
+Every run is repeated (3 rounds, the five runs interleaved in each, a fresh process each time) and its best
+time kept, so that other work on the machine disturbs all of them alike; peak memory is the highest of the
+repeats. Ours also runs once at a quarter of the rows, to show memory stays flat as rows grow.
 
-    .venv/bin/python bench/reports.py [--rows 200000]
+    .venv/bin/python bench/reports.py [--rows 200000] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ HOST_FEE_BPS = 300
 # What `available_nights` answers for the synthetic host: 40 EUR and 10 JPY properties, never blocked.
 AVAILABLE = pl.DataFrame({"currency": ["EUR", "JPY"], "available_nights": [40 * 365, 10 * 365]})
 TARGETS = {"csv_speedup_vs_pandas": 10.0, "xlsx_speedup_vs_openpyxl": 3.0, "xlsx_ratio_vs_bare": 1.15}
-QUICK_S = 5.0
-QUICK_REPEATS = 3
 MODES = ("ours_csv", "ours_xlsx", "pandas_csv", "openpyxl_xlsx", "bare_xlsx")
 
 
@@ -196,16 +194,11 @@ def child(mode: str, rows: int) -> None:
     print(json.dumps({"mode": mode, "rows": rows, "seconds": seconds, "bytes": size, "peak_rss_mib": peak_mib}))
 
 
-def measure(mode: str, rows: int) -> dict[str, float]:
-    """The best of `QUICK_REPEATS` fresh processes for a run that takes under `QUICK_S`, else one."""
-    results: list[dict[str, float]] = []
-    while not results or (len(results) < QUICK_REPEATS and results[0]["seconds"] < QUICK_S):
-        output = subprocess.run(
-            [sys.executable, __file__, "--child", mode, "--rows", str(rows)], check=True, capture_output=True, text=True
-        ).stdout
-        results.append(json.loads(output.strip().splitlines()[-1]))
-    result = min(results, key=lambda run: run["seconds"])
-    result["peak_rss_mib"] = max(run["peak_rss_mib"] for run in results)
+def run_once(mode: str, rows: int) -> dict[str, float]:
+    output = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--rows", str(rows)], check=True, capture_output=True, text=True
+    ).stdout
+    result: dict[str, float] = json.loads(output.strip().splitlines()[-1])
     print(
         f"{mode:>14} {int(result['rows']):>8} rows  {result['seconds']:8.2f} s  "
         f"{result['bytes'] / 2**20:7.1f} MiB file  peak RSS {result['peak_rss_mib']:7.1f} MiB",
@@ -214,20 +207,38 @@ def measure(mode: str, rows: int) -> dict[str, float]:
     return result
 
 
+def measure(modes: tuple[str, ...], rows: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Every mode `repeats` times, interleaved so that a busy spell of the machine hits them alike; per mode the
+    best time and the highest peak memory."""
+    runs: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    for _ in range(repeats):
+        for mode in modes:
+            runs[mode].append(run_once(mode, rows))
+    return {
+        mode: {
+            "seconds": min(run["seconds"] for run in results),
+            "peak_rss_mib": max(run["peak_rss_mib"] for run in results),
+        }
+        for mode, results in runs.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--child", choices=MODES)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.rows)
         return
     quarter = max(args.rows // 4, CHUNK_ROWS)
-    small = {mode: measure(mode, quarter) for mode in ("ours_csv", "ours_xlsx")}
-    full = {mode: measure(mode, args.rows) for mode in MODES}
+    small = measure(("ours_csv", "ours_xlsx"), quarter, 1)
+    full = measure(MODES, args.rows, args.repeats)
     figures = {
         "bench": "reports",
         "rows": args.rows,
+        "repeats": args.repeats,
         "data": "synthetic polars frame shaped like the report query's rows",
         "csv_s": round(full["ours_csv"]["seconds"], 3),
         "pandas_csv_s": round(full["pandas_csv"]["seconds"], 3),
