@@ -13,6 +13,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
+from reporting.routes import HostEarningsController, ReportController, ReportScheduleController
 from service.auth.routes import AuthController, login_rate_limit
 from service.auth.tokens import TokenIssuer, jwt_auth
 from service.bookings.routes import BookingController, PropertyReviewsController
@@ -62,6 +63,9 @@ def create_app(settings: Settings) -> Litestar:
             PropertyCalendarSyncController,
             CheckoutController,
             StripeWebhookController,
+            ReportController,
+            ReportScheduleController,
+            HostEarningsController,
         ],
     )
 

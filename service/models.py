@@ -1,5 +1,6 @@
 """Imports every table so `Base.metadata` is complete (Alembic's autogenerate compares against it)."""
 
+from reporting.models import Report, ReportFile, ReportSchedule
 from service.bookings.models import Booking, IdempotencyKey, Review
 from service.db import Base
 from service.notifications.models import Notification
@@ -27,6 +28,9 @@ __all__ = [
     "Payment",
     "Property",
     "Refund",
+    "Report",
+    "ReportFile",
+    "ReportSchedule",
     "Review",
     "StayDiscount",
     "StripeWebhookEvent",

@@ -1,8 +1,8 @@
 """The worker role: background jobs that run beside (serve) or apart from (worker) the HTTP API.
 
 Each job is an async function that runs until cancelled: booking expiry and completion, calendar import sync,
-payment reconciliation and refund retries, notification delivery; the outbox relay, the aggregators and the
-report scheduler register here as they are built.
+payment reconciliation and refund retries, notification delivery, report generation and the statement
+scheduler; the outbox relay and the aggregators register here as they are built.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from reporting.generation import generate_reports
+from reporting.scheduler import schedule_reports
 from service.bookings.jobs import advance_bookings
 from service.notifications.delivery import deliver_notifications
 from service.payments.reconciliation import settle_payments
@@ -21,7 +23,14 @@ from service.settings import Settings
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings, sync_calendar_feeds, settle_payments, deliver_notifications)
+JOBS: tuple[Job, ...] = (
+    advance_bookings,
+    sync_calendar_feeds,
+    settle_payments,
+    deliver_notifications,
+    generate_reports,
+    schedule_reports,
+)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:

@@ -1,0 +1,201 @@
+"""The report figures, defined once: which bookings count, and how each amount is computed.
+
+These are DESIGN.md's metric definitions as code. The reports compute every figure from `bookings` through this
+module, so the metrics API (`GET /hosts/me/metrics`) can be checked against it. For a host and a window of
+property-local dates `[start, end)`:
+
+- payout view (by confirmation date): a booking CONFIRMED, COMPLETED or later CANCELLED whose `confirmed_at`
+  falls in the window (its property's local date) earns `gross = accommodation - discount + cleaning fee`;
+  `host_fee = round_half_up(gross * host_fee_bps / 10000)` per booking, charged on gross and not given back
+  when the booking is refunded later; `refunds = refunded_amount` of bookings whose `cancelled_at` falls in the
+  window (the refund is dated by the cancellation: no refunds table exists yet); `net = gross - refunds -
+  host_fee`. `paid_at` is `confirmed_at`: a booking is confirmed by its successful payment.
+- occupancy view (spread over the nights): the nights inside the window of CONFIRMED or COMPLETED bookings
+  (`booked_nights`) and the sum of their `nightly_prices` (`accommodation_revenue`; prices are after discount);
+  `available_nights` = for each property not deleted, the window's nights not blocked (by the host or an imported
+  calendar); `occupancy_rate` = booked / available, `adr` = revenue / booked, `revpar` = revenue / available (0
+  when the divisor is 0; money ratios rounded half up to a minor unit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import polars as pl
+
+MAX_WINDOW_DAYS = 3 * 366
+LIVE_STATUSES = ("CONFIRMED", "COMPLETED")
+BASIS_POINTS = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Property-local dates `[start, end)`."""
+
+    start: dt.date
+    end: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days
+
+
+# One row per booking that the window concerns: confirmed in it, cancelled in it after payment, or with a live
+# stay overlapping it. Local dates are taken in each booking's property zone. Rows come grouped by currency.
+BOOKINGS_SQL = """
+SELECT b.id::text AS booking_id,
+       b.property_id::text AS property_id,
+       p.title AS property,
+       g.name AS guest_name,
+       b.check_in,
+       b.check_out,
+       b.status,
+       b.currency,
+       b.accommodation_amount - b.discount_amount AS accommodation,
+       b.cleaning_fee,
+       b.refunded_amount,
+       b.nightly_prices,
+       b.confirmed_at,
+       (b.confirmed_at AT TIME ZONE p.timezone)::date AS confirmed_on,
+       (b.cancelled_at AT TIME ZONE p.timezone)::date AS cancelled_on
+FROM bookings b
+JOIN properties p ON p.id = b.property_id
+JOIN users g ON g.id = b.guest_id
+WHERE b.host_id = :host_id
+  AND b.confirmed_at IS NOT NULL
+  AND (
+        (b.confirmed_at AT TIME ZONE p.timezone)::date >= :start
+        AND (b.confirmed_at AT TIME ZONE p.timezone)::date < :end
+     OR (b.cancelled_at AT TIME ZONE p.timezone)::date >= :start
+        AND (b.cancelled_at AT TIME ZONE p.timezone)::date < :end
+     OR b.status IN ('CONFIRMED', 'COMPLETED') AND b.check_in < :end AND b.check_out > :start
+  )
+ORDER BY b.currency, p.title, b.property_id, b.check_in, b.id
+"""
+
+# Per currency: the nights of the window on the host's live properties that no block closes.
+AVAILABLE_NIGHTS_SQL = """
+SELECT p.currency, sum(:days - coalesce(blocked.nights, 0))::bigint AS available_nights
+FROM properties p
+LEFT JOIN LATERAL (
+    SELECT count(DISTINCT night) AS nights
+    FROM availability_blocks b
+    CROSS JOIN generate_series(
+        greatest(lower(b.during), CAST(:start AS date))::timestamp,
+        (least(upper(b.during), CAST(:end AS date)) - 1)::timestamp,
+        interval '1 day'
+    ) AS night
+    WHERE b.property_id = p.id AND b.during && daterange(CAST(:start AS date), CAST(:end AS date))
+) blocked ON true
+WHERE p.host_id = :host_id AND p.deleted_at IS NULL
+GROUP BY p.currency
+"""
+
+RAW_SCHEMA: dict[str, pl.DataType] = {
+    "booking_id": pl.String(),
+    "property_id": pl.String(),
+    "property": pl.String(),
+    "guest_name": pl.String(),
+    "check_in": pl.Date(),
+    "check_out": pl.Date(),
+    "status": pl.String(),
+    "currency": pl.String(),
+    "accommodation": pl.Int64(),
+    "cleaning_fee": pl.Int64(),
+    "refunded_amount": pl.Int64(),
+    "nightly_prices": pl.List(pl.Int64()),
+    "confirmed_at": pl.Datetime("us", "UTC"),
+    "confirmed_on": pl.Date(),
+    "cancelled_on": pl.Date(),
+}
+
+
+def ratio_half_up(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """`numerator / denominator` rounded half up to an integer (minor units), 0 when the denominator is 0."""
+    return pl.when(denominator > 0).then((numerator * 2 + denominator) // (2 * denominator)).otherwise(0)
+
+
+def _in_window(column: str, window: Window) -> pl.Expr:
+    day = pl.col(column)
+    return day.is_not_null() & (day >= pl.lit(window.start)) & (day < pl.lit(window.end))
+
+
+def booking_figures(raw: pl.DataFrame, window: Window, host_fee_bps: int) -> pl.DataFrame:
+    """Adds each booking's figures for the window to rows shaped like `RAW_SCHEMA`.
+
+    Besides the published columns it adds the parts the reconciliation sums (`cancelled_accommodation`,
+    `accommodation_outside`, `accommodation_from_others`), so every total is a plain column sum.
+    """
+    confirmed_in = _in_window("confirmed_on", window)
+    cancelled_in = _in_window("cancelled_on", window)
+    live = pl.col("status").is_in(LIVE_STATUSES)
+    start, end = pl.lit(window.start), pl.lit(window.end)
+    nights = (pl.col("check_out") - pl.col("check_in")).dt.total_days()
+    first_inside = (start - pl.col("check_in")).dt.total_days().clip(lower_bound=0)
+    inside = (
+        (pl.min_horizontal(pl.col("check_out"), end) - pl.max_horizontal(pl.col("check_in"), start))
+        .dt.total_days()
+        .clip(lower_bound=0)
+    )
+    zero = pl.lit(0, dtype=pl.Int64)
+    staged = raw.with_columns(
+        nights=nights,
+        confirmed_in_window=confirmed_in,
+        cancelled_in_window=cancelled_in,
+        gross_earnings=pl.when(confirmed_in).then(pl.col("accommodation") + pl.col("cleaning_fee")).otherwise(zero),
+        refunds=pl.when(cancelled_in).then(pl.col("refunded_amount")).otherwise(zero),
+        nights_in_window=pl.when(live).then(inside).otherwise(zero),
+        accommodation_in_window=pl.when(live)
+        .then(pl.col("nightly_prices").list.slice(first_inside, inside).list.sum())
+        .otherwise(zero),
+    )
+    return staged.with_columns(
+        host_fee=(pl.col("gross_earnings") * host_fee_bps + BASIS_POINTS // 2) // BASIS_POINTS,
+        cancelled_accommodation=pl.when(confirmed_in & ~live).then(pl.col("accommodation")).otherwise(zero),
+        accommodation_outside=pl.when(confirmed_in & live)
+        .then(pl.col("accommodation") - pl.col("accommodation_in_window"))
+        .otherwise(zero),
+        accommodation_from_others=pl.when(~confirmed_in & live).then(pl.col("accommodation_in_window")).otherwise(zero),
+    ).with_columns(net_payout=pl.col("gross_earnings") - pl.col("refunds") - pl.col("host_fee"))
+
+
+def nights_by_month(raw: pl.DataFrame, window: Window) -> pl.DataFrame:
+    """The occupancy view per property and month: each live night inside the window, with its price."""
+    live = raw.filter(pl.col("status").is_in(LIVE_STATUSES))
+    nights = (
+        live.select(
+            "property_id",
+            "property",
+            "currency",
+            "check_in",
+            price=pl.col("nightly_prices"),
+            offset=pl.int_ranges(0, pl.col("nightly_prices").list.len()),
+        )
+        .explode(["price", "offset"])
+        .with_columns(night=pl.col("check_in") + pl.duration(days=pl.col("offset")))
+        .filter((pl.col("night") >= pl.lit(window.start)) & (pl.col("night") < pl.lit(window.end)))
+    )
+    return nights.group_by("property_id", "property", "currency", month=pl.col("night").dt.truncate("1mo")).agg(
+        booked_nights=pl.len().cast(pl.Int64), accommodation_revenue=pl.col("price").sum().cast(pl.Int64)
+    )
+
+
+def payouts_by_month(figures: pl.DataFrame) -> pl.DataFrame:
+    """The payout view per property and month: gross and fees by confirmation month, refunds by cancellation month."""
+    keys = ("property_id", "property", "currency")
+    earned = figures.filter(pl.col("confirmed_in_window")).select(
+        *keys,
+        month=pl.col("confirmed_on").dt.truncate("1mo"),
+        gross_earnings="gross_earnings",
+        host_fees="host_fee",
+        refunds=pl.lit(0, dtype=pl.Int64),
+    )
+    refunded = figures.filter(pl.col("cancelled_in_window")).select(
+        *keys,
+        month=pl.col("cancelled_on").dt.truncate("1mo"),
+        gross_earnings=pl.lit(0, dtype=pl.Int64),
+        host_fees=pl.lit(0, dtype=pl.Int64),
+        refunds="refunds",
+    )
+    return pl.concat([earned, refunded]).group_by(*keys, "month").agg(pl.all().sum())
