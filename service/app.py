@@ -18,6 +18,7 @@ from service.bookings.routes import BookingController, PropertyReviewsController
 from service.db import sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
+from service.hosts.routes import HostMetricsController
 from service.logging import RequestIdMiddleware
 from service.properties.calendar_routes import PropertyCalendarController
 from service.properties.routes import HostPropertiesController, PropertyController
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> Litestar:
             PropertyCalendarController,
             BookingController,
             PropertyReviewsController,
+            HostMetricsController,
         ],
     )
 

@@ -1,5 +1,6 @@
 """Imports every table so `Base.metadata` is complete (Alembic's autogenerate compares against it)."""
 
+from ingest.tables import MetricBlock, MetricBooking, MetricDay, MetricProperty
 from service.bookings.models import Booking, IdempotencyKey, Review
 from service.db import Base
 from service.outbox import OutboxEvent
@@ -20,6 +21,10 @@ __all__ = [
     "CalendarFeed",
     "DatePriceOverride",
     "IdempotencyKey",
+    "MetricBlock",
+    "MetricBooking",
+    "MetricDay",
+    "MetricProperty",
     "OutboxEvent",
     "Property",
     "Review",

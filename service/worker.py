@@ -11,13 +11,15 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ingest.aggregator import aggregate_events
+from ingest.relay import relay_outbox
 from service.bookings.jobs import advance_bookings
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
-JOBS: tuple[Job, ...] = (advance_bookings,)
+JOBS: tuple[Job, ...] = (advance_bookings, relay_outbox, aggregate_events)
 
 
 async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
