@@ -30,6 +30,8 @@ from ingest.contributions import (
 )
 from ingest.streams import OutboxMessage
 
+METRIC_EVENT_PREFIXES = ("property.", "availability.", "booking.", "payment.")
+
 
 @dataclass
 class PropertyFacts:
@@ -96,7 +98,13 @@ def merge_property(facts: PropertyFacts, message: OutboxMessage) -> PropertyFact
 
 
 async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessage], host_fee_bps: int) -> list[Change]:
-    """Apply `messages` (any order, repeats allowed) inside the caller's transaction; answers what changed."""
+    """Apply `messages` (any order, repeats allowed) inside the caller's transaction; answers what changed.
+
+    Event types the metrics do not depend on (reviews, notifications...) are skipped.
+    """
+    messages = [message for message in messages if message.type.startswith(METRIC_EVENT_PREFIXES)]
+    if not messages:
+        return []
     host_of = {message.property_id: message.host_id for message in messages}
     property_ids = sorted(host_of)
     await connection.execute(
@@ -125,8 +133,8 @@ async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessa
             blocks.append(message)
         elif is_booking_event(message):
             try:
-                by_booking[str(message.payload["booking_id"])].append(message)
-            except KeyError as exc:
+                by_booking[str(uuid.UUID(str(message.payload["booking_id"])))].append(message)
+            except (KeyError, ValueError) as exc:
                 raise MalformedEvent(f"{message.type} {message.event_id}: no booking_id") from exc
     changes += await _apply_blocks(connection, blocks)
     rezoned = [pid for pid in property_ids if after[pid].timezone != before[pid].timezone]
