@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import msgspec
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from ingest.apply import Change, MalformedEvent, apply_batch
@@ -57,6 +58,17 @@ RETRY_DELAY_S = 1.0
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
+# Per host: the next `seq` and the update message carrying it, atomically, for all hosts of a batch at once.
+# KEYS: seq key, update stream, per host; ARGV: MAXLEN, then event_type, booking_id, property_id, events per host.
+ANNOUNCE_LUA = """
+for i = 1, #KEYS, 2 do
+    local j = (i - 1) * 2 + 2
+    local seq = redis.call('INCR', KEYS[i])
+    redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'event_type', ARGV[j],
+        'booking_id', ARGV[j + 1], 'property_id', ARGV[j + 2], 'events', ARGV[j + 3])
+end
+"""
+
 
 def consumer_name() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -75,6 +87,10 @@ class Aggregator:
     max_attempts: int = MAX_ATTEMPTS
     # Start by re-reading our own pending messages (a restart under the same name, a failed round).
     own_pending: bool = True
+    _announce_script: AsyncScript = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._announce_script = self.redis.register_script(ANNOUNCE_LUA)
 
     @property
     def stream(self) -> str:
@@ -147,12 +163,7 @@ class Aggregator:
                     settled.append(message_id)
                 except MalformedEvent as exc:
                     settled += await self._failed(message_id, {b"e": msgspec.json.encode(message)}, str(exc))
-        if settled:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.xack(self.stream, EVENTS_GROUP, *settled)
-            pipe.hdel(failures_key(self.settings), *settled)
-            await pipe.execute()
-        await self._announce(changes)
+        await self._settled(settled, changes)
         return len(settled)
 
     async def _apply(self, messages: list[OutboxMessage]) -> list[Change]:
@@ -172,30 +183,26 @@ class Aggregator:
         await self.redis.xadd(dead_letter_stream(self.settings), dead, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
         return [message_id]
 
-    async def _announce(self, changes: Sequence[Change]) -> None:
+    async def _settled(self, settled: list[bytes], changes: Sequence[Change]) -> None:
+        """Acknowledge, and tell each host whose numbers changed, in one round trip after the commit."""
+        pipe = self.redis.pipeline(transaction=False)
+        if settled:
+            pipe.xack(self.stream, EVENTS_GROUP, *settled)
+            pipe.hdel(failures_key(self.settings), *settled)
         last_by_host: dict[uuid.UUID, Change] = {}
         counts: dict[uuid.UUID, int] = {}
         for change in changes:
             last_by_host[change.host_id] = change
             counts[change.host_id] = counts.get(change.host_id, 0) + 1
-        if not last_by_host:
-            return
-        hosts = list(last_by_host)
-        pipe = self.redis.pipeline(transaction=False)
-        for host_id in hosts:
-            pipe.incr(host_seq_key(self.settings, host_id))
-        seqs = await pipe.execute()
-        for host_id, seq in zip(hosts, seqs, strict=True):
-            cause = last_by_host[host_id]
-            update: dict[Any, Any] = {
-                "seq": seq,
-                "event_type": cause.event_type,
-                "booking_id": cause.booking_id or "",
-                "property_id": str(cause.property_id),
-                "events": counts[host_id],
-            }
-            pipe.xadd(host_updates_stream(self.settings, host_id), update, maxlen=HOST_UPDATES_MAXLEN, approximate=True)
-        await pipe.execute()
+        if last_by_host:
+            keys: list[str] = []
+            args: list[str | int] = [HOST_UPDATES_MAXLEN]
+            for host_id, cause in last_by_host.items():
+                keys += [host_seq_key(self.settings, host_id), host_updates_stream(self.settings, host_id)]
+                args += [cause.event_type, cause.booking_id or "", str(cause.property_id), counts[host_id]]
+            await self._announce_script(keys=keys, args=args, client=pipe)
+        if settled or last_by_host:
+            await pipe.execute()
 
 
 async def trim_consumed(redis: Redis, stream: str) -> None:
@@ -223,10 +230,13 @@ async def aggregate_events(settings: Settings) -> None:
     redis = redis_client(settings)
     aggregator = Aggregator(pool, redis, settings)
     next_claim = 0.0
+    group_ready = False  # checked again after any failure: a Redis that restarted empty has lost the group
     try:
         while True:
             try:
-                await aggregator.ensure_group()
+                if not group_ready:
+                    await aggregator.ensure_group()
+                    group_ready = True
                 now = time.monotonic()
                 claim = now >= next_claim
                 if claim:
@@ -234,6 +244,7 @@ async def aggregate_events(settings: Settings) -> None:
                     await trim_consumed(redis, aggregator.stream)
                 await aggregator.aggregate_once(block_ms=BLOCK_MS, claim=claim)
             except Exception:
+                group_ready = False
                 log.exception("aggregation round failed; its events stay pending")
                 await asyncio.sleep(RETRY_DELAY_S)
     finally:

@@ -286,6 +286,8 @@ async def _store_days(
 
 
 async def _store_properties(connection: asyncpg.Connection, changed: dict[uuid.UUID, PropertyFacts]) -> None:
+    if not changed:
+        return
     await connection.executemany(
         "UPDATE metric_properties SET timezone = $2, currency = $3, listed_at = $4, delisted_at = $5, last_seq = $6 "
         "WHERE property_id = $1",

@@ -42,9 +42,15 @@ STREAM_MAXLEN = 250_000
 POLL_INTERVAL_S = 1.0
 RETRY_DELAY_S = 1.0
 
-UNPUBLISHED = """
-SELECT id, event_id, type, v, occurred_at, host_id, property_id, payload::text AS payload
-FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT $1
+# One statement takes the relay lock, picks the oldest unpublished rows and marks them; the marks only count if
+# the transaction commits, which happens after the XADDs succeeded.
+CLAIM_UNPUBLISHED = """
+WITH relay AS (SELECT pg_try_advisory_xact_lock($1) AS held)
+UPDATE outbox_events SET published_at = now()
+WHERE (SELECT held FROM relay) AND id IN (
+    SELECT id FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT $2
+)
+RETURNING id, event_id, type, v, occurred_at, host_id, property_id, payload::text AS payload
 """
 
 
@@ -54,18 +60,13 @@ async def relay_once(
     """Publish one batch; answers how many rows went out (0 when none wait or another relay holds the lock)."""
     stream = events_stream(settings)
     async with pool.acquire() as connection, connection.transaction():
-        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
-            return 0
-        rows = await connection.fetch(UNPUBLISHED, batch_size)
+        rows = sorted(await connection.fetch(CLAIM_UNPUBLISHED, RELAY_LOCK_KEY, batch_size), key=lambda r: r["id"])
         if not rows:
             return 0
         pipe = redis.pipeline(transaction=False)
         for row in rows:
             pipe.xadd(stream, {"e": _wire(row)}, maxlen=maxlen, approximate=True)
         await pipe.execute()
-        await connection.execute(
-            "UPDATE outbox_events SET published_at = now() WHERE id = ANY($1::bigint[])", [row["id"] for row in rows]
-        )
     return len(rows)
 
 
