@@ -357,6 +357,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "baseline_p50_ms": base_p50,
         "baseline_p99_ms": base_p99,
         "latency_samples": len(latencies),
+        "load_avg_1m": round(os.getloadavg()[0], 2),  # other work on the machine shows in the latency
         "aggregators": args.aggregators,
         "split": args.split,
         "target_events_per_s": 5_000,

@@ -205,17 +205,24 @@ class Aggregator:
             await pipe.execute()
 
 
-async def trim_consumed(redis: Redis, stream: str) -> None:
-    """Drop what the group has acknowledged: entries older than both its oldest pending and last delivered ids."""
+async def trim_point(redis: Redis, stream: str) -> bytes | str | None:
+    """The oldest entry the group still needs: its oldest pending entry, else the last one it delivered."""
     groups = {group["name"]: group for group in await redis.xinfo_groups(stream)}
     group = groups.get(EVENTS_GROUP.encode()) or groups.get(EVENTS_GROUP)
     if group is None:
-        return
-    safe = group["last-delivered-id"]
+        return None
+    point: bytes | str = group["last-delivered-id"]
     pending = await redis.xpending(stream, EVENTS_GROUP)
     if pending["pending"]:
-        safe = min(safe, pending["min"], key=_stream_id)
-    await redis.xtrim(stream, minid=safe, approximate=True)
+        point = min(point, pending["min"], key=_stream_id)
+    return point
+
+
+async def trim_consumed(redis: Redis, stream: str) -> None:
+    """Drop entries older than the trim point (approximately: Redis frees whole nodes)."""
+    point = await trim_point(redis, stream)
+    if point is not None:
+        await redis.xtrim(stream, minid=point, approximate=True)
 
 
 def _stream_id(value: bytes | str) -> tuple[int, int]:

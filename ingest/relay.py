@@ -42,14 +42,12 @@ STREAM_MAXLEN = 250_000
 POLL_INTERVAL_S = 1.0
 RETRY_DELAY_S = 1.0
 
-# One statement takes the relay lock, picks the oldest unpublished rows and marks them; the marks only count if
-# the transaction commits, which happens after the XADDs succeeded.
-CLAIM_UNPUBLISHED = """
-WITH relay AS (SELECT pg_try_advisory_xact_lock($1) AS held)
+# The marks only count if the transaction commits, which happens after the XADDs succeeded. The lock is taken by
+# a statement of its own: a statement's snapshot predates what it does, so a lock taken inside this one could be
+# granted after another relay committed rows this snapshot still sees as unpublished.
+MARK_UNPUBLISHED = """
 UPDATE outbox_events SET published_at = now()
-WHERE (SELECT held FROM relay) AND id IN (
-    SELECT id FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT $2
-)
+WHERE id IN (SELECT id FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT $1)
 RETURNING id, event_id, type, v, occurred_at, host_id, property_id, payload::text AS payload
 """
 
@@ -60,7 +58,9 @@ async def relay_once(
     """Publish one batch; answers how many rows went out (0 when none wait or another relay holds the lock)."""
     stream = events_stream(settings)
     async with pool.acquire() as connection, connection.transaction():
-        rows = sorted(await connection.fetch(CLAIM_UNPUBLISHED, RELAY_LOCK_KEY, batch_size), key=lambda r: r["id"])
+        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
+            return 0
+        rows = sorted(await connection.fetch(MARK_UNPUBLISHED, batch_size), key=lambda row: row["id"])
         if not rows:
             return 0
         pipe = redis.pipeline(transaction=False)

@@ -21,6 +21,7 @@ import pytest
 from click.testing import CliRunner
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from ingest.aggregator import trim_consumed, trim_point
 from ingest.apply import apply_batch
 from ingest.contributions import METRIC_COLUMNS
 from ingest.pg import connect
@@ -386,3 +387,27 @@ async def test_verify_passes_after_a_random_workload_and_rebuild_keeps_the_numbe
     repaired = await asyncio.to_thread(run_cli, settings, "metrics", "rebuild")
     assert repaired.exit_code == 0, repaired.output
     await assert_verified(settings)
+
+
+async def test_the_stream_is_trimmed_only_below_what_the_group_still_needs(own_stack: Stack) -> None:
+    settings = own_stack.settings
+    connection = await connect(settings)
+    try:
+        for _ in range(5):
+            await insert_event(connection)
+    finally:
+        await connection.close()
+    async with pipeline_for(settings) as pipeline:
+        stream = events_stream(settings)
+        await relay_once(pipeline.pool, pipeline.redis, settings)
+        entries: Any = await pipeline.redis.xrange(stream)
+        ids = [message_id for message_id, _ in entries]
+        assert await trim_point(pipeline.redis, stream) in (b"0-0", "0-0")  # nothing delivered yet
+        unacked = await pipeline.consumer().read(block_ms=None, claim=False)
+        assert len(unacked) == 5
+        assert await trim_point(pipeline.redis, stream) == ids[0]  # all pending: nothing may go
+        await pipeline.consumer(claim_idle_ms=0).aggregate_once()
+        assert await trim_point(pipeline.redis, stream) == ids[-1]
+        await trim_consumed(pipeline.redis, stream)
+        entries = await pipeline.redis.xrange(stream)
+        assert ids[-1] in [message_id for message_id, _ in entries]
