@@ -107,17 +107,19 @@ async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessa
         return []
     host_of = {message.property_id: message.host_id for message in messages}
     property_ids = sorted(host_of)
-    await connection.execute(
-        "INSERT INTO metric_properties (property_id, host_id) "
-        "SELECT p, h FROM unnest($1::uuid[], $2::uuid[]) AS t(p, h) ORDER BY p ON CONFLICT DO NOTHING",
-        property_ids,
-        [host_of[pid] for pid in property_ids],
-    )
-    rows = await connection.fetch(
-        "SELECT property_id, timezone, currency, listed_at, delisted_at, last_seq FROM metric_properties "
-        "WHERE property_id = ANY($1::uuid[]) ORDER BY property_id FOR UPDATE",
-        property_ids,
-    )
+    rows = await _lock_properties(connection, property_ids)
+    # First events of a property: create placeholders, then lock them too. These locks can come after higher ids;
+    # the rare deadlock that allows aborts one batch, which is retried like any failed round.
+    if len(rows) < len(property_ids):
+        known = {row["property_id"] for row in rows}
+        new = [pid for pid in property_ids if pid not in known]
+        await connection.execute(
+            "INSERT INTO metric_properties (property_id, host_id) "
+            "SELECT p, h FROM unnest($1::uuid[], $2::uuid[]) AS t(p, h) ORDER BY p ON CONFLICT DO NOTHING",
+            new,
+            [host_of[pid] for pid in new],
+        )
+        rows = [*rows, *await _lock_properties(connection, new)]
     before = {row["property_id"]: PropertyFacts(*list(row.values())[1:]) for row in rows}
     after = dict(before)
     changes: list[Change] = []
@@ -141,6 +143,16 @@ async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessa
     changes += await _apply_bookings(connection, by_booking, rezoned, before, after, host_fee_bps)
     await _store_properties(connection, {pid: facts for pid, facts in after.items() if facts != before[pid]})
     return changes
+
+
+async def _lock_properties(connection: asyncpg.Connection, property_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
+    return list(
+        await connection.fetch(
+            "SELECT property_id, timezone, currency, listed_at, delisted_at, last_seq FROM metric_properties "
+            "WHERE property_id = ANY($1::uuid[]) ORDER BY property_id FOR UPDATE",
+            property_ids,
+        )
+    )
 
 
 async def _apply_blocks(connection: asyncpg.Connection, messages: list[OutboxMessage]) -> list[Change]:

@@ -20,6 +20,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ingest.aggregator import trim_consumed, trim_point
 from ingest.apply import apply_batch
@@ -35,12 +36,15 @@ from ingest.streams import (
     events_stream,
     host_updates_stream,
 )
+from service.bookings.lifecycle import booking_event_fields
+from service.bookings.models import Booking
 from service.cli import main
 from service.embedded import EmbeddedRedis
+from service.outbox import record_event
 from service.settings import Settings
 from tests.api import Client, book, create_property, days_ahead, signed_up, signed_up_host
 from tests.conftest import Stack
-from tests.db import confirm, execute, expire_hold
+from tests.db import confirm, execute, expire_hold, run
 from tests.pipeline import Pipeline, pipeline_for
 
 TIMEZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "Pacific/Auckland")
@@ -302,7 +306,8 @@ async def test_an_event_that_keeps_failing_goes_to_the_dead_letter_stream(own_st
 
 
 async def random_workload(client: Client, settings: Settings, pipeline: Pipeline, operations: int) -> None:
-    """Bookings, confirmations, cancellations, expiries and blocks in random order, drained now and then."""
+    """Bookings, confirmations, cancellations, expiries, time zone changes and blocks in random order, drained now
+    and then."""
     rng = random.Random(20261124)
     hosts = [await signed_up_host(client) for _ in range(2)]
     props = [
@@ -329,7 +334,12 @@ async def random_workload(client: Client, settings: Settings, pipeline: Pipeline
             await client.post(f"/api/v1/bookings/{booking_id}/cancel", headers=rng.choice((guest, host)))
         elif choice < 0.9:
             await expire_if_pending(settings, rng.choice(live)[0])
-        elif choice < 0.96 or not blocks:
+        elif choice < 0.92:
+            prop, host = rng.choice(props)
+            await client.patch(
+                f"/api/v1/properties/{prop['id']}", json={"timezone": rng.choice(TIMEZONES)}, headers=host
+            )
+        elif choice < 0.97 or not blocks:
             prop, host = rng.choice(props)
             start = days_ahead(rng.randint(2, 90))
             window = {"start": start.isoformat(), "end": (start + dt.timedelta(days=rng.randint(1, 4))).isoformat()}
@@ -411,3 +421,43 @@ async def test_the_stream_is_trimmed_only_below_what_the_group_still_needs(own_s
         await trim_consumed(pipeline.redis, stream)
         entries = await pipeline.redis.xrange(stream)
         assert ids[-1] in [message_id for message_id, _ in entries]
+
+
+async def test_refunds_from_cancellation_and_payments_are_counted_once(own_stack: Stack) -> None:
+    """The payments contract: `payment.refunded` carries the booking fields plus amount, refund_id, refunded_at."""
+    settings, client = own_stack.settings, own_stack.client
+    host = await signed_up_host(client)
+    prop = await create_property(client, host, cancellation_policy="moderate", nightly_price=20_000, cleaning_fee=5_000)
+    _, guest = await signed_up(client)
+    booking = (await book(client, guest, prop, days_ahead(3), 3)).json()
+    await confirm(settings, booking["id"])
+    refund_due = (await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=guest)).json()["refund_due"]
+    host_share = refund_due * 65_000 // booking["price"]["total"]
+    window = {"from": days_ahead(-2).isoformat(), "to": days_ahead(10).isoformat()}
+    url = "/api/v1/hosts/me/metrics"
+
+    async def refund_paid(session: AsyncSession) -> None:
+        row = await session.get_one(Booking, uuid.UUID(booking["id"]))
+        row.refunded_amount = refund_due
+        await record_event(
+            session,
+            "payment.refunded",
+            host_id=row.host_id,
+            property_id=row.property_id,
+            **booking_event_fields(row),
+            payment_intent_id="pi_test",
+            amount=refund_due,
+            refund_id="re_test",
+            refunded_at=dt.datetime.now(dt.UTC).isoformat(),
+        )
+
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+        before = (await client.get(url, params=window, headers=host)).json()["total"]
+        assert before["refunds"] == host_share
+        await run(settings, refund_paid)
+        await pipeline.drain()
+    after = (await client.get(url, params=window, headers=host)).json()["total"]
+    assert after["refunds"] == host_share
+    assert after["host_fees"] == before["host_fees"]
+    await assert_verified(settings)
