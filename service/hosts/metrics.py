@@ -69,21 +69,7 @@ async def host_metrics(
     ids = list(scope)
     sums = {property_id: Sums() for property_id in ids}
     for property_id, *values in await session.execute(DAY_SUMS, {"ids": ids, "start": start, "end": end}):
-        (
-            row_booked,
-            revenue,
-            gross,
-            refunds,
-            fees,
-            confirmed,
-            cancelled,
-            expired,
-            stay,
-            lead,
-        ) = (int(value) for value in values)
-        sums[property_id] += Sums(
-            0, row_booked, revenue, gross, refunds, fees, confirmed, cancelled, expired, stay, lead
-        )
+        sums[property_id] += Sums(0, *(int(value) for value in values))  # columns in Sums' order after nights
     for property_id, nights in await session.execute(AVAILABLE_NIGHTS, {"ids": ids, "start": start, "end": end}):
         sums[property_id].available_nights = nights
     total = Sums()
