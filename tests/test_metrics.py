@@ -149,3 +149,17 @@ async def test_metrics_are_the_hosts_own_and_bad_windows_are_4xx(client: Client)
     assert_problem(await client.get(url, params=window), 401)
     _, guest = await signed_up(client)
     assert_problem(await client.get(url, params=window, headers=guest), 403)
+
+
+async def test_a_deleted_property_keeps_its_history_and_has_no_nights_left(client: Client, settings: Settings) -> None:
+    host = await signed_up_host(client)
+    prop = await create_property(client, host, timezone="Asia/Tokyo")
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+        start, end = days_ahead(5), days_ahead(15)
+        assert (await metrics(client, host, start, end))["total"]["available_nights"] == 10
+        assert (await client.delete(f"/api/v1/properties/{prop['id']}", headers=host)).status_code == 204
+        await pipeline.drain()
+    after = await metrics(client, host, start, end)
+    assert [item["property_id"] for item in after["properties"]] == [prop["id"]]
+    assert after["total"]["available_nights"] == 0

@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.aggregator import trim_consumed, trim_point
+from ingest.aggregator import aggregate_events, trim_consumed, trim_point
 from ingest.apply import apply_batch
 from ingest.contributions import METRIC_COLUMNS
 from ingest.pg import connect
 from ingest.recompute import rebuild, verify
-from ingest.relay import Wakeup, relay_once
+from ingest.relay import Wakeup, relay_once, relay_outbox
 from ingest.streams import (
     EVENTS_GROUP,
     OutboxMessage,
@@ -461,3 +461,33 @@ async def test_refunds_from_cancellation_and_payments_are_counted_once(own_stack
     assert after["refunds"] == host_share
     assert after["host_fees"] == before["host_fees"]
     await assert_verified(settings)
+
+
+async def test_worker_jobs_carry_a_confirmation_to_the_hosts_update_stream(own_stack: Stack) -> None:
+    """The real loops: the relay woken by NOTIFY, the aggregator blocked on XREADGROUP; awaited, not slept on."""
+    settings, client = own_stack.settings, own_stack.client
+    host_user, host = await signed_up(client, roles=["guest", "host"])
+    prop = await create_property(client, host)
+    _, guest = await signed_up(client)
+    jobs = [asyncio.create_task(relay_outbox(settings)), asyncio.create_task(aggregate_events(settings))]
+    try:
+        booking = (await book(client, guest, prop, days_ahead(12), 2)).json()
+        await confirm(settings, booking["id"])
+        async with pipeline_for(settings) as pipeline:
+            stream = host_updates_stream(settings, uuid.UUID(host_user["id"]))
+            last: Any = "0-0"
+            causes: list[str] = []
+            async with asyncio.timeout(30):
+                while "booking.confirmed" not in causes:
+                    answer: Any = await pipeline.redis.xread({stream: last}, block=1_000)
+                    for _, entries in answer or []:
+                        for message_id, fields in entries:
+                            last = message_id
+                            causes.append(fields[b"event_type"].decode())
+        window = {"from": days_ahead(10).isoformat(), "to": days_ahead(20).isoformat()}
+        totals = (await client.get("/api/v1/hosts/me/metrics", params=window, headers=host)).json()["total"]
+        assert totals["booked_nights"] == 2
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
