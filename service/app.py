@@ -20,6 +20,7 @@ from service.bookings.routes import BookingController, PropertyReviewsController
 from service.db import sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
+from service.hosts.routes import HostMetricsController
 from service.logging import RequestIdMiddleware
 from service.payments.gateway import StripeGateway
 from service.payments.routes import CheckoutController, StripeWebhookController
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Litestar:
             ReportController,
             ReportScheduleController,
             HostEarningsController,
+            HostMetricsController,
         ],
     )
 

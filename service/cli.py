@@ -1,4 +1,4 @@
-"""The `staypulse` command: `serve` (everything in one process), `api`, `worker` and `migrate`."""
+"""The `staypulse` command: `serve` (everything in one process), `api`, `worker`, `migrate` and `metrics`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sys
 import click
 import uvicorn
 
+from ingest.recompute import rebuild, verify
 from migrations import upgrade_to_head
 from service.app import create_app
 from service.logging import configure_logging
@@ -107,6 +108,43 @@ def migrate() -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo("database schema is up to date", err=True)
+
+
+@main.group()
+def metrics() -> None:
+    """Check or rebuild the metrics the aggregators keep."""
+
+
+@metrics.command("verify")
+def metrics_verify() -> None:
+    """Recompute every metric from bookings and blocks; exit 1 and print each difference on a mismatch."""
+    try:
+        with servers_for(_settings(), allow_embedded=True) as settings:
+            result = asyncio.run(verify(settings))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if result.unpublished:
+        click.echo(f"note: {result.unpublished} outbox events are still waiting to be relayed", err=True)
+    for line in result.differences:
+        click.echo(line)
+    if result.differences:
+        raise click.exceptions.Exit(1)
+    click.echo("metrics match a recompute from bookings and blocks", err=True)
+
+
+@metrics.command("rebuild")
+def metrics_rebuild() -> None:
+    """Replace the metrics tables with a recompute from bookings and blocks."""
+    try:
+        with servers_for(_settings(), allow_embedded=True) as settings:
+            counts = asyncio.run(rebuild(settings))
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"rebuilt {counts.properties} properties, {counts.blocks} blocks, {counts.bookings} bookings, "
+        f"{counts.days} property-days",
+        err=True,
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Imports every table so `Base.metadata` is complete (Alembic's autogenerate compares against it)."""
 
+from ingest.tables import MetricBlock, MetricBooking, MetricDay, MetricProperty
 from reporting.models import Report, ReportFile, ReportSchedule
 from service.bookings.models import Booking, IdempotencyKey, Review
 from service.db import Base
@@ -23,6 +24,10 @@ __all__ = [
     "CalendarFeed",
     "DatePriceOverride",
     "IdempotencyKey",
+    "MetricBlock",
+    "MetricBooking",
+    "MetricDay",
+    "MetricProperty",
     "Notification",
     "OutboxEvent",
     "Payment",

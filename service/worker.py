@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from ingest.aggregator import aggregate_events
+from ingest.relay import relay_outbox
 from reporting.generation import generate_reports
 from reporting.scheduler import schedule_reports
 from service.bookings.jobs import advance_bookings
@@ -25,6 +27,8 @@ log = logging.getLogger(__name__)
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
 JOBS: tuple[Job, ...] = (
     advance_bookings,
+    relay_outbox,
+    aggregate_events,
     sync_calendar_feeds,
     settle_payments,
     deliver_notifications,

@@ -168,3 +168,30 @@ def loopback_http() -> Iterator[LoopbackHTTP]:
         yield server
     finally:
         server.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class Stack:
+    """A database and Redis key prefix of one test's own, with an app and client on them."""
+
+    settings: Settings
+    client: AsyncTestClient[Litestar]
+
+
+@pytest.fixture
+async def own_stack(servers: Servers, settings: Settings) -> AsyncIterator[Stack]:
+    """For tests that judge the whole pipeline (every outbox row, `metrics verify`): other suites' rows and their
+    direct SQL changes (time passing) would otherwise be part of what they judge."""
+    name = f"staypulse_test_{uuid.uuid4().hex[:12]}"
+    await _execute_on_server(servers.admin_database_url, f'CREATE DATABASE "{name}"')
+    url = database_url_for(servers.admin_database_url, name)
+    try:
+        await asyncio.to_thread(upgrade_to_head, url)
+        own = dataclasses.replace(
+            settings.with_servers(url, settings.redis_url or servers.redis_url),
+            redis_prefix=f"staypulse-test-{uuid.uuid4().hex[:12]}",
+        )
+        async with AsyncTestClient(create_app(own), raise_server_exceptions=False) as test_client:
+            yield Stack(own, test_client)
+    finally:
+        await _execute_on_server(servers.admin_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,6 +10,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.bookings import lifecycle
+from service.bookings.jobs import advance_bookings_once
+from service.bookings.models import Booking
 from service.db import create_engine, session_factory
 from service.settings import Settings
 
@@ -60,3 +64,24 @@ async def payloads(settings: Settings, booking_id: str, event_type: str) -> list
         type=event_type,
     )
     return [row[0] for row in rows]
+
+
+async def confirm(settings: Settings, booking_id: str) -> None:
+    """What a successful payment does (payments call the same function)."""
+
+    async def step(session: AsyncSession) -> None:
+        await lifecycle.confirm(session, await session.get_one(Booking, uuid.UUID(booking_id)))
+
+    await run(settings, step)
+
+
+async def expire_hold(settings: Settings, booking_id: str) -> None:
+    """Time passing: the hold runs out, and the worker's booking job expires it."""
+    await execute(
+        settings, "UPDATE bookings SET hold_expires_at = now() - interval '1 minute' WHERE id = :id", id=booking_id
+    )
+    engine = create_engine(settings, pool_size=1)
+    try:
+        await advance_bookings_once(session_factory(engine))
+    finally:
+        await engine.dispose()

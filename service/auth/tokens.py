@@ -16,7 +16,9 @@ from litestar.security.jwt import JWTAuth, Token
 
 from service.settings import Settings
 
-PUBLIC_PATHS = ["/health", "/metrics", "/schema", "/api/v1/auth/", "/api/v1/webhooks/stripe"]
+# Anchored: Litestar searches these patterns anywhere in the path, and "/metrics" would also match
+# "/api/v1/hosts/me/metrics".
+PUBLIC_PATHS = ["^/health", "^/metrics", "^/schema", "^/api/v1/auth/", "^/api/v1/webhooks/stripe"]
 
 
 @dataclass(frozen=True)

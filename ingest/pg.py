@@ -1,0 +1,22 @@
+"""asyncpg connections for the pipeline's hot paths, where one hand-written statement beats an ORM round-trip."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from service.settings import Settings
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def plain_dsn(settings: Settings) -> str:
+    """The database URL as libpq/asyncpg spell it (no SQLAlchemy driver suffix)."""
+    return settings.async_database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+async def create_pool(settings: Settings, size: int = 2) -> asyncpg.Pool:
+    return await asyncpg.create_pool(plain_dsn(settings), min_size=1, max_size=size, timeout=CONNECT_TIMEOUT_S)
+
+
+async def connect(settings: Settings) -> asyncpg.Connection:
+    return await asyncpg.connect(plain_dsn(settings), timeout=CONNECT_TIMEOUT_S)

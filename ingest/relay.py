@@ -1,0 +1,143 @@
+"""The outbox relay: committed outbox rows go to the events stream in id order, then are marked published.
+
+Watermark choice: a round selects `published_at IS NULL ORDER BY id`, never `id > last_id`. An id is taken at
+insert but the row becomes visible at commit, so a transaction that commits late leaves a hole below ids already
+published; a cursor would skip it forever, while "unpublished" finds it in the next round (the partial index
+`ix_outbox_events_unpublished` keeps that query cheap however long the history grows).
+
+Several relays may run: a round holds a transaction-level advisory lock, so one relay publishes at a time and
+the others find the lock taken and wait for the next wake-up. That keeps the stream in id order (which
+`FOR UPDATE SKIP LOCKED` with concurrent publishers would not) and means a row is published by one relay only.
+XADD happens inside the transaction that marks the rows: if Redis is down the round fails, the transaction rolls
+back and the rows wait; if the commit fails after XADD, the rows go out again and aggregators, which are
+idempotent, ignore the repeats.
+
+Wake-ups come from `LISTEN staypulse_outbox` on a dedicated connection (the migration's trigger notifies at
+commit), with a polling fallback so a lost connection or notification only delays events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+
+from ingest.pg import connect, create_pool
+from ingest.streams import OutboxMessage, encode, events_stream
+from service.app import redis_client
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+NOTIFY_CHANNEL = "staypulse_outbox"
+RELAY_LOCK_KEY = 0x5374_6179_5075_6C  # any constant bigint, shared by every relay
+BATCH_SIZE = 1_000
+# A memory bound that only bites when aggregators are down for this many events; normally the aggregators trim
+# what they have consumed (MINID), see `ingest.aggregator.trim_consumed`.
+STREAM_MAXLEN = 250_000
+POLL_INTERVAL_S = 1.0
+RETRY_DELAY_S = 1.0
+
+# The marks only count if the transaction commits, which happens after the XADDs succeeded. The lock is taken by
+# a statement of its own: a statement's snapshot predates what it does, so a lock taken inside this one could be
+# granted after another relay committed rows this snapshot still sees as unpublished.
+MARK_UNPUBLISHED = """
+UPDATE outbox_events SET published_at = now()
+WHERE id IN (SELECT id FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT $1)
+RETURNING id, event_id, type, v, occurred_at, host_id, property_id, payload::text AS payload
+"""
+
+
+async def relay_once(
+    pool: asyncpg.Pool, redis: Redis, settings: Settings, batch_size: int = BATCH_SIZE, maxlen: int = STREAM_MAXLEN
+) -> int:
+    """Publish one batch; answers how many rows went out (0 when none wait or another relay holds the lock)."""
+    stream = events_stream(settings)
+    async with pool.acquire() as connection, connection.transaction():
+        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
+            return 0
+        rows = sorted(await connection.fetch(MARK_UNPUBLISHED, batch_size), key=lambda row: row["id"])
+        if not rows:
+            return 0
+        pipe = redis.pipeline(transaction=False)
+        for row in rows:
+            pipe.xadd(stream, {"e": _wire(row)}, maxlen=maxlen, approximate=True)
+        await pipe.execute()
+    return len(rows)
+
+
+def _wire(row: asyncpg.Record) -> bytes:
+    # The payload is already JSON text; decoding it only to encode it again would double the relay's cost.
+    head = encode(
+        OutboxMessage(
+            seq=row["id"],
+            event_id=row["event_id"],
+            type=row["type"],
+            v=row["v"],
+            occurred_at=row["occurred_at"],
+            host_id=row["host_id"],
+            property_id=row["property_id"],
+            payload={},
+        )
+    )
+    payload: str = row["payload"]
+    return head[: -len(b"{}}")] + payload.encode() + b"}"
+
+
+class Wakeup:
+    """Set by NOTIFY; the relay also wakes every `POLL_INTERVAL_S` without it."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.connection: asyncpg.Connection | None = None
+
+    def _notified(self, *_: Any) -> None:
+        self.event.set()
+
+    async def listen(self, settings: Settings) -> None:
+        """(Re)open the LISTEN connection if it is gone; failures leave polling in charge."""
+        if self.connection is not None and not self.connection.is_closed():
+            return
+        try:
+            self.connection = await connect(settings)
+            await self.connection.add_listener(NOTIFY_CHANNEL, self._notified)
+        except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
+            log.warning("relay cannot LISTEN, polling only: %s", exc)
+            self.connection = None
+
+    async def wait(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(POLL_INTERVAL_S):
+                await self.event.wait()
+        self.event.clear()
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+
+
+async def relay_outbox(settings: Settings) -> None:
+    """Worker job: runs until cancelled; a failed round (Redis or Postgres away) is retried after a pause."""
+    pool = await create_pool(settings)
+    redis = redis_client(settings)
+    wakeup = Wakeup()
+    try:
+        while True:
+            await wakeup.listen(settings)
+            try:
+                published = await relay_once(pool, redis, settings)
+            except Exception:
+                log.exception("relay round failed; unpublished events wait in the outbox")
+                await asyncio.sleep(RETRY_DELAY_S)
+                continue
+            if published < BATCH_SIZE:
+                await wakeup.wait()
+    finally:
+        await wakeup.close()
+        await redis.aclose()
+        await pool.close()

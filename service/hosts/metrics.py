@@ -1,0 +1,136 @@
+"""Reading a host's metrics for a window `[start, end)` of local dates from the aggregators' tables.
+
+Additive figures are sums of `metric_days` rows; available nights are counted from `metric_properties` (listed
+and delisted dates in the property's zone) minus the nights of `metric_blocks` still in force. Nothing is
+recomputed from bookings per request. Ratios are derived here, once, for the REST route and anyone else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from service.errors import NotFound
+from service.hosts.schemas import HostMetricsOut, MetricsOut, PropertyMetricsOut
+
+
+@dataclass
+class Sums:
+    """A window's additive figures for one property (or a total)."""
+
+    available_nights: int = 0
+    booked_nights: int = 0
+    accommodation_revenue: int = 0
+    gross_earnings: int = 0
+    refunds: int = 0
+    host_fees: int = 0
+    bookings_confirmed: int = 0
+    bookings_cancelled: int = 0
+    bookings_expired: int = 0
+    stay_nights: int = 0
+    lead_time_days: int = 0
+
+    def __iadd__(self, other: Sums) -> Sums:
+        for item in fields(self):
+            setattr(self, item.name, getattr(self, item.name) + getattr(other, item.name))
+        return self
+
+
+DAY_SUMS = text(
+    "SELECT property_id, sum(booked_nights), sum(accommodation_revenue), sum(gross_earnings), sum(refunds), "
+    "sum(host_fees), sum(bookings_confirmed), sum(bookings_cancelled), sum(bookings_expired), sum(stay_nights), "
+    "sum(lead_time_days) FROM metric_days "
+    "WHERE property_id = ANY(:ids) AND day >= :start AND day < :end GROUP BY property_id"
+)
+
+AVAILABLE_NIGHTS = text(
+    "SELECT p.property_id, count(*) FROM metric_properties p "
+    "CROSS JOIN LATERAL generate_series("
+    "  greatest(CAST(:start AS date), (p.listed_at AT TIME ZONE p.timezone)::date)::timestamp, "
+    "  (least(CAST(:end AS date), coalesce((p.delisted_at AT TIME ZONE p.timezone)::date, CAST(:end AS date))) - 1)"
+    "::timestamp, interval '1 day') AS night "
+    "WHERE p.property_id = ANY(:ids) AND p.timezone IS NOT NULL AND p.listed_at IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM metric_blocks b WHERE b.property_id = p.property_id AND NOT b.removed "
+    'AND night::date >= b.start AND night::date < b."end") '
+    "GROUP BY p.property_id"
+)
+
+
+async def host_metrics(
+    session: AsyncSession, host_id: uuid.UUID, start: dt.date, end: dt.date, property_ids: Sequence[uuid.UUID]
+) -> HostMetricsOut:
+    """The host's metrics, total and per property (all of theirs, or those asked for: 404 if one is not theirs)."""
+    scope = await _properties_in_scope(session, host_id, property_ids)
+    ids = list(scope)
+    sums = {property_id: Sums() for property_id in ids}
+    for property_id, *values in await session.execute(DAY_SUMS, {"ids": ids, "start": start, "end": end}):
+        sums[property_id] += Sums(0, *(int(value) for value in values))  # columns in Sums' order after nights
+    for property_id, nights in await session.execute(AVAILABLE_NIGHTS, {"ids": ids, "start": start, "end": end}):
+        sums[property_id].available_nights = nights
+    total = Sums()
+    for figures in sums.values():
+        total += figures
+    currencies = set(scope.values())
+    currency = currencies.pop() if len(currencies) == 1 else None
+    return HostMetricsOut(
+        start=start,
+        end=end,
+        currency=currency,
+        total=metrics_out(total, with_money=currency is not None or not scope),
+        properties=[PropertyMetricsOut(pid, scope[pid], metrics_out(sums[pid], with_money=True)) for pid in ids],
+    )
+
+
+async def _properties_in_scope(
+    session: AsyncSession, host_id: uuid.UUID, property_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Property id -> currency, ordered by listing; deleted properties keep their history, so they count."""
+    statement = "SELECT id, currency FROM properties WHERE host_id = :host"
+    params: dict[str, object] = {"host": host_id}
+    if property_ids:
+        statement += " AND id = ANY(:ids)"
+        params["ids"] = list(property_ids)
+    rows = await session.execute(text(statement + " ORDER BY created_at, id"), params)
+    scope = {row[0]: row[1] for row in rows}
+    missing = [str(pid) for pid in property_ids if pid not in scope]
+    if missing:
+        raise NotFound(f"No property {', '.join(missing)} among yours.")
+    return scope
+
+
+def _ratio(part: int, whole: int, digits: int) -> float:
+    return round(part / whole, digits) if whole else 0.0
+
+
+def _money_ratio(part: int, whole: int) -> int:
+    """Minor units per unit (per night), rounded half up; 0 when there is nothing to divide by."""
+    return (2 * part + whole) // (2 * whole) if whole else 0
+
+
+def metrics_out(sums: Sums, *, with_money: bool) -> MetricsOut:
+    def money(value: int) -> int | None:
+        return value if with_money else None
+
+    return MetricsOut(
+        available_nights=sums.available_nights,
+        booked_nights=sums.booked_nights,
+        occupancy_rate=_ratio(sums.booked_nights, sums.available_nights, 4),
+        accommodation_revenue=money(sums.accommodation_revenue),
+        adr=money(_money_ratio(sums.accommodation_revenue, sums.booked_nights)),
+        revpar=money(_money_ratio(sums.accommodation_revenue, sums.available_nights)),
+        gross_earnings=money(sums.gross_earnings),
+        refunds=money(sums.refunds),
+        host_fees=money(sums.host_fees),
+        net_earnings=money(sums.gross_earnings - sums.refunds - sums.host_fees),
+        bookings_confirmed=sums.bookings_confirmed,
+        bookings_cancelled=sums.bookings_cancelled,
+        bookings_expired=sums.bookings_expired,
+        cancellation_rate=_ratio(sums.bookings_cancelled, sums.bookings_confirmed, 4),
+        average_length_of_stay=_ratio(sums.stay_nights, sums.bookings_confirmed, 2),
+        average_lead_time_days=_ratio(sums.lead_time_days, sums.bookings_confirmed, 2),
+    )
