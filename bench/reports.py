@@ -72,6 +72,7 @@ def synthetic_chunks(rows: int) -> Iterator[pl.DataFrame]:
             accommodation=price * nights,
             cleaning_fee=3_000 + 0 * i,
             refunded_amount=pl.when(cancelled).then(price * nights // 2).otherwise(0),
+            total_amount=(price * nights + 3_000) * 11 // 10,
             nightly_prices=pl.int_ranges(0, nights).list.eval(pl.element() * 0).list.eval(pl.element() + 1) * price,
             confirmed_at=confirmed_at,
             confirmed_on=confirmed_at.dt.date(),

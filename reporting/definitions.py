@@ -6,14 +6,18 @@ property-local dates `[start, end)`:
 
 - payout view (by confirmation date): a booking CONFIRMED, COMPLETED or later CANCELLED whose `confirmed_at`
   falls in the window (its property's local date) earns `gross = accommodation - discount + cleaning fee`;
-  `host_fee = round_half_up(gross * host_fee_bps / 10000)` per booking, charged on gross and not given back
-  when the booking is refunded later; `refunds = refunded_amount` of bookings whose `cancelled_at` falls in the
-  window (the refund is dated by the cancellation: no refunds table exists yet); `net = gross - refunds -
-  host_fee`. `paid_at` is `confirmed_at`: a booking is confirmed by its successful payment.
+  `host_fee = round_half_up(gross * host_fee_bps / 10000)` per booking on its confirmation date; `refunds` are
+  the host's share of what was refunded to the guest, dated by the cancellation: the guest's refund `R` also
+  returns the service fee and taxes, which never were the host's, so the host's share is
+  `R * (accommodation - discount + cleaning) // total_amount`; the refund also gives back the fee on that share
+  (`fee(gross) - fee(gross - share)`), on the same date. `net = gross - refunds - host_fee`. These are the
+  metrics pipeline's rules (`ingest/contributions.py`), so a report and `GET /hosts/me/metrics` agree.
+  `paid_at` is `confirmed_at`: a booking is confirmed by its successful payment.
 - occupancy view (spread over the nights): the nights inside the window of CONFIRMED or COMPLETED bookings
   (`booked_nights`) and the sum of their `nightly_prices` (`accommodation_revenue`; prices are after discount);
-  `available_nights` = for each property not deleted, the window's nights not blocked (by the host or an imported
-  calendar); `occupancy_rate` = booked / available, `adr` = revenue / booked, `revpar` = revenue / available (0
+  `available_nights` = for each property, the window's nights while it was listed (from its creation to its
+  deletion, property-local dates) not blocked by the host or an imported calendar, as the metrics pipeline
+  counts; `occupancy_rate` = booked / available, `adr` = revenue / booked, `revpar` = revenue / available (0
   when the divisor is 0; money ratios rounded half up to a minor unit).
 """
 
@@ -55,6 +59,7 @@ SELECT b.id::text AS booking_id,
        b.accommodation_amount - b.discount_amount AS accommodation,
        b.cleaning_fee,
        b.refunded_amount,
+       b.total_amount,
        b.nightly_prices,
        b.confirmed_at,
        (b.confirmed_at AT TIME ZONE p.timezone)::date AS confirmed_on,
@@ -74,21 +79,18 @@ WHERE b.host_id = :host_id
 ORDER BY b.currency, p.title, b.property_id, b.check_in, b.id
 """
 
-# Per currency: the nights of the window on the host's live properties that no block closes.
+# Per currency: the nights of the window while each of the host's properties was listed that no block closes.
 AVAILABLE_NIGHTS_SQL = """
-SELECT p.currency, sum(:days - coalesce(blocked.nights, 0))::bigint AS available_nights
+SELECT p.currency, count(*)::bigint AS available_nights
 FROM properties p
-LEFT JOIN LATERAL (
-    SELECT count(DISTINCT night) AS nights
-    FROM availability_blocks b
-    CROSS JOIN generate_series(
-        greatest(lower(b.during), CAST(:start AS date))::timestamp,
-        (least(upper(b.during), CAST(:end AS date)) - 1)::timestamp,
-        interval '1 day'
-    ) AS night
-    WHERE b.property_id = p.id AND b.during && daterange(CAST(:start AS date), CAST(:end AS date))
-) blocked ON true
-WHERE p.host_id = :host_id AND p.deleted_at IS NULL
+CROSS JOIN LATERAL generate_series(
+    greatest(CAST(:start AS date), (p.created_at AT TIME ZONE p.timezone)::date)::timestamp,
+    (least(CAST(:end AS date), coalesce((p.deleted_at AT TIME ZONE p.timezone)::date, CAST(:end AS date))) - 1)
+        ::timestamp,
+    interval '1 day'
+) AS night
+WHERE p.host_id = :host_id
+  AND NOT EXISTS (SELECT 1 FROM availability_blocks b WHERE b.property_id = p.id AND b.during @> night::date)
 GROUP BY p.currency
 """
 
@@ -104,6 +106,7 @@ RAW_SCHEMA: dict[str, pl.DataType] = {
     "accommodation": pl.Int64(),
     "cleaning_fee": pl.Int64(),
     "refunded_amount": pl.Int64(),
+    "total_amount": pl.Int64(),
     "nightly_prices": pl.List(pl.Int64()),
     "confirmed_at": pl.Datetime("us", "UTC"),
     "confirmed_on": pl.Date(),
@@ -139,19 +142,30 @@ def booking_figures(raw: pl.DataFrame, window: Window, host_fee_bps: int) -> pl.
         .clip(lower_bound=0)
     )
     zero = pl.lit(0, dtype=pl.Int64)
+    booking_gross = pl.col("accommodation") + pl.col("cleaning_fee")
+    host_share = (
+        pl.when(pl.col("total_amount") > 0)
+        .then(pl.col("refunded_amount") * booking_gross // pl.col("total_amount"))
+        .otherwise(zero)
+    )
+
+    def fee(amount: pl.Expr) -> pl.Expr:
+        return (amount * host_fee_bps + BASIS_POINTS // 2) // BASIS_POINTS
+
     staged = raw.with_columns(
         nights=nights,
         confirmed_in_window=confirmed_in,
         cancelled_in_window=cancelled_in,
-        gross_earnings=pl.when(confirmed_in).then(pl.col("accommodation") + pl.col("cleaning_fee")).otherwise(zero),
-        refunds=pl.when(cancelled_in).then(pl.col("refunded_amount")).otherwise(zero),
+        gross_earnings=pl.when(confirmed_in).then(booking_gross).otherwise(zero),
+        refunds=pl.when(cancelled_in).then(host_share).otherwise(zero),
         nights_in_window=pl.when(live).then(inside).otherwise(zero),
         accommodation_in_window=pl.when(live)
         .then(pl.col("nightly_prices").list.slice(first_inside, inside).list.sum())
         .otherwise(zero),
     )
     return staged.with_columns(
-        host_fee=(pl.col("gross_earnings") * host_fee_bps + BASIS_POINTS // 2) // BASIS_POINTS,
+        host_fee=pl.when(confirmed_in).then(fee(booking_gross)).otherwise(zero)
+        + pl.when(cancelled_in).then(fee(booking_gross - host_share) - fee(booking_gross)).otherwise(zero),
         cancelled_accommodation=pl.when(confirmed_in & ~live).then(pl.col("accommodation")).otherwise(zero),
         accommodation_outside=pl.when(confirmed_in & live)
         .then(pl.col("accommodation") - pl.col("accommodation_in_window"))

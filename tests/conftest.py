@@ -86,7 +86,8 @@ def localstripe_url() -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("localstripe")), "--port", str(port)],
+        # --from-scratch: localstripe otherwise loads /tmp/localstripe.pickle, shared with every other run.
+        [str(Path(sys.executable).with_name("localstripe")), "--port", str(port), "--from-scratch"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
