@@ -94,6 +94,29 @@ WHERE p.host_id = :host_id
 GROUP BY p.currency
 """
 
+# Per currency: bookings cancelled and expired in the window (whether or not they were ever paid), and the nights
+# and lead times (check-in minus the local date the booking was made) of the bookings confirmed in it, for the
+# averages; as the metrics pipeline counts them.
+BOOKING_COUNTS_SQL = """
+SELECT p.currency,
+       count(*) FILTER (WHERE b.status = 'CANCELLED'
+                        AND (b.cancelled_at AT TIME ZONE p.timezone)::date >= :start
+                        AND (b.cancelled_at AT TIME ZONE p.timezone)::date < :end) AS bookings_cancelled,
+       count(*) FILTER (WHERE b.status = 'EXPIRED'
+                        AND (b.ended_at AT TIME ZONE p.timezone)::date >= :start
+                        AND (b.ended_at AT TIME ZONE p.timezone)::date < :end) AS bookings_expired,
+       coalesce(sum(b.check_out - b.check_in) FILTER (WHERE {confirmed_in}), 0)::bigint AS stay_nights,
+       coalesce(sum(b.check_in - (b.created_at AT TIME ZONE p.timezone)::date) FILTER (WHERE {confirmed_in}), 0)
+           ::bigint AS lead_time_days
+FROM bookings b
+JOIN properties p ON p.id = b.property_id
+WHERE b.host_id = :host_id
+GROUP BY p.currency
+""".format(
+    confirmed_in="(b.confirmed_at AT TIME ZONE p.timezone)::date >= :start "
+    "AND (b.confirmed_at AT TIME ZONE p.timezone)::date < :end"
+)
+
 RAW_SCHEMA: dict[str, pl.DataType] = {
     "booking_id": pl.String(),
     "property_id": pl.String(),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from reporting.definitions import (
     AVAILABLE_NIGHTS_SQL,
+    BOOKING_COUNTS_SQL,
     BOOKINGS_SQL,
     RAW_SCHEMA,
     Window,
@@ -62,7 +63,6 @@ MONEY_COLUMNS = frozenset(
 )
 SUMMARY_SUMS = {
     "bookings_confirmed": pl.col("confirmed_in_window").cast(pl.Int64).sum(),
-    "bookings_cancelled": (pl.col("cancelled_in_window") & (pl.col("status") == "CANCELLED")).cast(pl.Int64).sum(),
     "gross_earnings": pl.col("gross_earnings").sum(),
     "cleaning_fees": pl.when(pl.col("confirmed_in_window")).then(pl.col("cleaning_fee")).otherwise(0).sum(),
     "refunds": pl.col("refunds").sum(),
@@ -78,6 +78,10 @@ SUMMARY_COLUMNS = (
     "currency",
     "bookings_confirmed",
     "bookings_cancelled",
+    "bookings_expired",
+    "cancellation_rate",
+    "average_length_of_stay",
+    "average_lead_time_days",
     "gross_earnings",
     "refunds",
     "host_fees",
@@ -89,6 +93,7 @@ SUMMARY_COLUMNS = (
     "adr",
     "revpar",
 )
+COUNT_COLUMNS = ("bookings_cancelled", "bookings_expired", "stay_nights", "lead_time_days")
 SUMMARY_MONEY = frozenset(
     {"gross_earnings", "refunds", "host_fees", "net_earnings", "accommodation_revenue", "adr", "revpar"}
 )
@@ -143,14 +148,18 @@ class EarningsAccumulator:
         self._nights.append(nights_by_month(raw, self.window))
         return published(figures)
 
-    def finish(self, available: pl.DataFrame) -> EarningsTotals:
-        """The totals; `available` is `available_nights` per currency (`AVAILABLE_NIGHTS_SQL`)."""
+    def finish(self, per_currency: pl.DataFrame) -> EarningsTotals:
+        """The totals; `per_currency` holds what SQL counts per currency (`currency_figures`)."""
         booked, revenue, nights = pl.col("booked_nights"), pl.col("accommodation_revenue"), pl.col("available_nights")
+        confirmed = pl.col("bookings_confirmed")
         sums = (
             _combine(self._summaries, ["currency"], empty=_empty_summary())
-            .join(available, on="currency", how="full", coalesce=True)
+            .join(per_currency, on="currency", how="full", coalesce=True)
             .fill_null(0)
             .with_columns(
+                cancellation_rate=_rounded_ratio(pl.col("bookings_cancelled"), confirmed, 4),
+                average_length_of_stay=_rounded_ratio(pl.col("stay_nights"), confirmed, 2),
+                average_lead_time_days=_rounded_ratio(pl.col("lead_time_days"), confirmed, 2),
                 occupancy_rate=pl.when(nights > 0).then(booked / nights).otherwise(0.0),
                 adr=ratio_half_up(revenue, booked),
                 revpar=ratio_half_up(revenue, nights),
@@ -167,6 +176,11 @@ class EarningsAccumulator:
             by_property=by_property,
             monthly_net=monthly_net,
         )
+
+
+def _rounded_ratio(part: pl.Expr, whole: pl.Expr, digits: int) -> pl.Expr:
+    """As the metrics API rounds its rates and averages; 0 when nothing was confirmed."""
+    return pl.when(whole > 0).then((part / whole).round(digits)).otherwise(0.0)
 
 
 def _combine(parts: list[pl.DataFrame], keys: list[str], empty: pl.DataFrame) -> pl.DataFrame:
@@ -255,8 +269,16 @@ async def raw_chunks(
         yield pl.DataFrame(rows, schema=RAW_SCHEMA, orient="row")
 
 
-async def available_nights(session: AsyncSession, host_id: uuid.UUID, window: Window) -> pl.DataFrame:
-    """`available_nights` per currency of the host's properties."""
-    params = {"host_id": host_id, "start": window.start, "end": window.end, "days": window.days}
-    rows = (await session.execute(text(AVAILABLE_NIGHTS_SQL), params)).all()
-    return pl.DataFrame(rows, schema={"currency": pl.String, "available_nights": pl.Int64}, orient="row")
+async def currency_figures(session: AsyncSession, host_id: uuid.UUID, window: Window) -> pl.DataFrame:
+    """Per currency of the host's properties: available nights, bookings cancelled and expired, and the sums the
+    averages need."""
+    params = {"host_id": host_id, "start": window.start, "end": window.end}
+    nights = (await session.execute(text(AVAILABLE_NIGHTS_SQL), params)).all()
+    counts = (await session.execute(text(BOOKING_COUNTS_SQL), params)).all()
+    available = pl.DataFrame(nights, schema={"currency": pl.String, "available_nights": pl.Int64}, orient="row")
+    counted = pl.DataFrame(
+        counts,
+        schema={"currency": pl.String, **dict.fromkeys(COUNT_COLUMNS, pl.Int64)},
+        orient="row",
+    )
+    return available.join(counted, on="currency", how="full", coalesce=True).fill_null(0)

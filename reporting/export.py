@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from reporting import csv_export, xlsx_export
 from reporting.definitions import RAW_SCHEMA, Window, booking_figures
-from reporting.earnings import EarningsAccumulator, available_nights, published, raw_chunks
+from reporting.earnings import EarningsAccumulator, currency_figures, published, raw_chunks
 from service.db import session_factory
 
 Format = Literal["csv", "xlsx"]
@@ -65,7 +65,7 @@ async def write_report(
     writer = await asyncio.to_thread(xlsx_export.XlsxEarningsWriter, out)
     async for raw in raw_chunks(session, host_id, window):
         await asyncio.to_thread(writer.write_bookings, report.add(raw))
-    totals = report.finish(await available_nights(session, host_id, window))
+    totals = report.finish(await currency_figures(session, host_id, window))
     await asyncio.to_thread(writer.finish, totals)
     return report.row_count
 

@@ -54,6 +54,10 @@ LABELS = {
     "month": ("Month", 10),
     "bookings_confirmed": ("Bookings confirmed", 12),
     "bookings_cancelled": ("Bookings cancelled", 12),
+    "bookings_expired": ("Bookings expired", 12),
+    "cancellation_rate": ("Cancellation rate", 12),
+    "average_length_of_stay": ("Average length of stay", 12),
+    "average_lead_time_days": ("Average lead time days", 12),
     "host_fees": ("Host fees", 14),
     "net_earnings": ("Net earnings", 16),
     "booked_nights": ("Booked nights", 10),
@@ -231,7 +235,7 @@ class XlsxEarningsWriter:
             value = record[name]
             if name in money:
                 sheet.write_number(row, col, _units(value, currency), self.money(currency))
-            elif name == "occupancy_rate":
+            elif name in ("occupancy_rate", "cancellation_rate"):
                 sheet.write_number(row, col, value, self.percent)
             elif isinstance(value, dt.date):
                 sheet.write_datetime(row, col, _midnight(value), self.month if name == "month" else self.date)

@@ -9,6 +9,7 @@ import uuid
 import zipfile
 from collections.abc import AsyncIterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import polars as pl
@@ -53,12 +54,14 @@ class Scenario:
         return {"from": self.start.isoformat(), "to": self.end.isoformat()}
 
 
-# currency: (bookings confirmed, cancelled, gross, refunds, host fees, net, booked nights, available nights,
-# occupancy, accommodation revenue, adr, revpar), in currency units
+# currency: (bookings confirmed, cancelled, expired, cancellation rate, average length of stay, gross, refunds,
+# host fees, net, booked nights, available nights, occupancy, accommodation revenue, adr, revpar), currency units
 EXPECTED_SUMMARY = {
-    "EUR": (2, 0, 760.00, 0.0, 22.80, 737.20, 7, 28, 0.25, 700.00, 100.00, 25.00),
-    "JPY": (2, 1, 44000, 4545, 1184, 38271, 3, 30, 0.1, 24000, 8000, 800),
+    "EUR": (2, 0, 0, 0.0, 3.5, 760.00, 0.0, 22.80, 737.20, 7, 28, 0.25, 700.00, 100.00, 25.00),
+    "JPY": (2, 1, 0, 0.5, 2.5, 44000, 4545, 1184, 38271, 3, 30, 0.1, 24000, 8000, 800),
 }
+# Average lead time: check-in minus the local date each booking was made (b1 10 and b2 23 days ahead; in Tokyo
+# "today" may already be tomorrow, so b3 12 and b4 15 days ahead are counted from Tokyo's date).
 # booking: (status, accommodation, cleaning, gross, host fee, refunds, net, nights in window, accommodation in window)
 EXPECTED_ROWS = {
     "b1": ("CONFIRMED", "300.00", "30.00", "330.00", "9.90", "0.00", "320.10", "3", "300.00"),
@@ -176,8 +179,15 @@ def check_workbook(content: bytes, scenario: Scenario) -> None:
     summary = sheet(workbook, "Summary")
     assert summary[1][1:3] == [scenario.start, scenario.end]
     header = summary.index(next(row for row in summary if row[0] == "Currency"))
-    totals = {row[0]: tuple(row[1:13]) for row in summary[header + 1 : header + 3]}
+    columns = summary[header]
+    lead = columns.index("Average lead time days")
+    currency_rows = {row[0]: row for row in summary[header + 1 : header + 3]}
+    totals = {currency: tuple(row[1:lead] + row[lead + 1 : 17]) for currency, row in currency_rows.items()}
     assert totals == {currency: tuple(map(float, values)) for currency, values in EXPECTED_SUMMARY.items()}
+    tokyo_today = dt.datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    utc_today = dt.datetime.now(dt.UTC).date()
+    tokyo_lead = ((utc_today - tokyo_today).days * 2 + 12 + 15) / 2
+    assert (currency_rows["EUR"][lead], currency_rows["JPY"][lead]) == (16.5, tokyo_lead)
     steps = [row for row in summary if row[1] in EXPECTED_RECONCILIATION and isinstance(row[2], float)]
     for currency, amounts in EXPECTED_RECONCILIATION.items():
         assert [row[2] for row in steps if row[1] == currency] == pytest.approx(amounts)
@@ -188,8 +198,8 @@ def check_workbook(content: bytes, scenario: Scenario) -> None:
     assert all(isinstance(row[1], dt.date) for row in by_property[1:])
     for currency, expected in EXPECTED_SUMMARY.items():
         rows = [row for row in by_property[1:] if row[2] == currency]
-        assert sum(row[6] for row in rows) == pytest.approx(expected[5])
-        assert sum(row[7] for row in rows) == expected[6]
+        assert sum(row[6] for row in rows) == pytest.approx(expected[8])
+        assert sum(row[7] for row in rows) == expected[9]
 
 
 def check_layout(content: bytes) -> None:

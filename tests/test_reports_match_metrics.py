@@ -21,6 +21,9 @@ from tests.pipeline import pipeline_for
 COMPARED = (
     "bookings_confirmed",
     "bookings_cancelled",
+    "bookings_expired",
+    "cancellation_rate",
+    "average_length_of_stay",
     "gross_earnings",
     "refunds",
     "host_fees",
@@ -67,6 +70,7 @@ async def test_report_totals_equal_the_metrics_api(client: Client, settings: Set
     [eur] = [dict(zip(header, row, strict=False)) for row in summary[header_index + 1 :] if row[0] == "EUR"]
     figures = {name: float(str(eur[name])) for name in COMPARED}  # numeric cells: money in euros, counts
 
-    report = {name: round(value * 100) if name in MONEY else round(value) for name, value in figures.items()}
-    assert report == {name: metrics[name] for name in COMPARED}
+    figures["average_lead_time_days"] = float(str(eur["average_lead_time_days"]))
+    report = {name: round(value * 100) if name in MONEY else value for name, value in figures.items()}
+    assert report == {name: metrics[name] for name in (*COMPARED, "average_lead_time_days")}
     assert metrics["refunds"] > 0
