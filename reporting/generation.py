@@ -23,6 +23,7 @@ from reporting.export import checked_format, write_report
 from reporting.models import Report, ReportFile, ReportSchedule
 from reporting.schedules import host_timezone
 from service.db import create_engine, session_factory
+from service.notifications.messages import Kind, notify_user
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,14 @@ async def generate_report(sessions: async_sessionmaker[AsyncSession], settings: 
             .where(Report.id == report_id)
             .values(status="DONE", row_count=rows, size_bytes=size, error=None, finished_at=text("now()"))
         )
+        await notify_user(
+            session,
+            report.host_id,
+            Kind.REPORT_READY,
+            f"Earnings report ready: {window.start} to {window.end}",
+            f"Your {report.format.upper()} earnings report for {window.start} to {window.end} ({rows} bookings) is "
+            f"ready: /api/v1/reports/{report_id}/download",
+        )
     return True
 
 
@@ -114,6 +123,13 @@ async def _stop_schedule(session: AsyncSession, report: Report, period_key: str,
             index_elements=[ReportSchedule.host_id, ReportSchedule.frequency],
             set_={"enabled": False, "stopped_reason": reason, "updated_at": text("now()")},
         )
+    )
+    await notify_user(
+        session,
+        report.host_id,
+        Kind.REPORT_SCHEDULE_STOPPED,
+        f"Your {frequency} earnings statements are paused",
+        f"{reason}. Save the schedule again (PUT /api/v1/reports/schedules) to restart it.",
     )
 
 

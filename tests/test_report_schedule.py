@@ -195,6 +195,13 @@ async def test_a_statement_that_keeps_failing_stops_its_schedule_and_says_why(
     assert not schedules["weekly"]["enabled"]
     assert "failed attempts" in schedules["weekly"]["stopped_reason"]
     assert schedules["weekly"]["next_run_at"] is None
+    told = await execute(
+        settings,
+        "SELECT subject FROM notifications WHERE kind = 'report.schedule_stopped' AND user_id = "
+        "(SELECT host_id FROM properties WHERE id = :id)",
+        id=prop["id"],
+    )
+    assert [subject for (subject,) in told] == ["Your weekly earnings statements are paused"]
 
     # Saving the schedule again starts it again.
     weekly["enabled"] = True

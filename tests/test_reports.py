@@ -147,6 +147,13 @@ async def generated(
     assert download.headers["content-disposition"] == (
         f'attachment; filename="staypulse-earnings-{scenario.start}-{scenario.end}.{fmt}"'
     )
+    told = await execute(
+        settings,
+        "SELECT n.channel, n.body FROM notifications n JOIN users u ON u.id = n.user_id "
+        "WHERE n.kind = 'report.ready' AND n.body LIKE :link",
+        link=f"%/api/v1/reports/{report['id']}/download%",
+    )
+    assert [channel for channel, _ in told] == ["email"]  # the host has no phone number
     return status, download.content
 
 
