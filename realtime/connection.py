@@ -74,8 +74,8 @@ class MetricsConnection:
             self.wake.set()
 
     async def start(self, since: int | None) -> None:
-        """Register with the hub, then send the snapshot or the missed updates. Raises `Problem` when the window
-        is not the host's (the caller closes with 4403)."""
+        """Register with the hub, then send the snapshot or the missed updates. Raises `NotFound` when a
+        property of the window is not the host's (the caller closes with 4403)."""
         await self.hub.join(self.host_id, self)
         async with self.sending:
             if since is not None and (missed := await missed_since(self.redis, self.settings, self.host_id, since)):

@@ -31,6 +31,7 @@ CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 MAX_PROPERTIES = 100
+MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes, 2 of them the code
 
 
 class TicketOut(msgspec.Struct):
@@ -72,6 +73,10 @@ def _handshake(socket: WebSocket[Any, Any, Any]) -> Handshake:
     return handshake
 
 
+def _close_reason(text: str) -> str:
+    return text.encode()[:MAX_CLOSE_REASON_BYTES].decode(errors="ignore")
+
+
 @websocket("/ws/metrics")
 async def metrics_socket(
     socket: WebSocket[Any, Any, Any],
@@ -90,7 +95,7 @@ async def metrics_socket(
     try:
         handshake = _handshake(socket)
     except (msgspec.ValidationError, Problem) as exc:
-        await socket.close(CLOSE_BAD_REQUEST, str(getattr(exc, "detail", exc))[:120])
+        await socket.close(CLOSE_BAD_REQUEST, _close_reason(str(getattr(exc, "detail", exc))))
         return
     window = Window(handshake.start, handshake.end, handshake.property_id)
     connection = MetricsConnection(socket, hub, redis, settings, session_factory(db_engine), host_id, window)

@@ -17,7 +17,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from ingest.streams import host_updates_stream
+from ingest.aggregator import ANNOUNCE_LUA
+from ingest.streams import HOST_UPDATES_MAXLEN, host_seq_key, host_updates_stream
 from realtime.tickets import ticket_key
 from service.app import redis_client
 from service.settings import Settings
@@ -233,3 +234,27 @@ async def test_an_idle_socket_gets_heartbeats(client: Client, settings: Settings
             assert (await next_message(socket))["type"] == "snapshot"
             async with asyncio.timeout(FRAME_TIMEOUT_S):
                 assert json.loads(await socket.recv()) == {"type": "heartbeat"}
+
+
+async def test_a_burst_of_updates_reaches_the_client_coalesced_into_one_frame(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    """The aggregator's own announce script writes 50 updates at once; the socket's one-slot outbox keeps only
+    the newest, and the frame says how many it folded in."""
+    host_id, host, prop = await host_with_property(client)
+    burst = 50
+    keys = [host_seq_key(settings, host_id), host_updates_stream(settings, host_id)] * burst
+    args: list[str | int] = [HOST_UPDATES_MAXLEN]
+    for _ in range(burst):
+        args += ["booking.confirmed", str(uuid.uuid4()), prop["id"], 1]
+    redis = redis_client(settings)
+    try:
+        async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+            snapshot = await next_message(socket)
+            await redis.eval(ANNOUNCE_LUA, len(keys), *keys, *args)
+            update = await next_message(socket)
+    finally:
+        await redis.aclose()
+    assert update["type"] == "update"
+    assert (update["seq"], update["coalesced"]) == (snapshot["seq"] + burst, burst - 1)
+    assert update["cause"]["booking_id"] == args[-3]
