@@ -13,6 +13,8 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
+from realtime.hub import Hub
+from realtime.routes import TicketController, metrics_socket
 from reporting.routes import HostEarningsController, ReportController, ReportScheduleController
 from service.auth.routes import AuthController, login_rate_limit
 from service.auth.tokens import TokenIssuer, jwt_auth
@@ -49,6 +51,7 @@ def redis_client(settings: Settings) -> Redis:
 
 def create_app(settings: Settings) -> Litestar:
     redis = redis_client(settings)
+    hub = Hub(redis, settings)
     auth = jwt_auth(settings)
     api = Router(
         path=API_PREFIX,
@@ -68,6 +71,7 @@ def create_app(settings: Settings) -> Litestar:
             ReportScheduleController,
             HostEarningsController,
             HostMetricsController,
+            TicketController,
         ],
     )
 
@@ -75,10 +79,11 @@ def create_app(settings: Settings) -> Litestar:
         return Provide(lambda: value, use_cache=True, sync_to_thread=False)
 
     async def close_redis() -> None:
+        await hub.close()
         await redis.aclose()
 
     return Litestar(
-        route_handlers=[api, HealthController, PrometheusController],
+        route_handlers=[api, metrics_socket, HealthController, PrometheusController],
         plugins=[sqlalchemy_plugin(settings), problem_details_plugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
@@ -91,6 +96,7 @@ def create_app(settings: Settings) -> Litestar:
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
             "settings": provide(settings),
             "redis": provide(redis),
+            "hub": provide(hub),
             "stripe_gateway": provide(StripeGateway(settings)),
         },
         exception_handlers={Exception: unexpected_error_response},

@@ -55,6 +55,10 @@ class Settings:
     sms_api_token: str | None
     cors_allow_origins: tuple[str, ...]
     max_request_body_bytes: int
+    # Live metrics WebSocket (see docs/realtime.md).
+    ws_ticket_ttl_seconds: int
+    ws_heartbeat_seconds: int
+    ws_stall_timeout_seconds: int
 
     @property
     def is_production(self) -> bool:
@@ -102,6 +106,9 @@ class Settings:
                 origin.strip() for origin in env_vars.get("CORS_ALLOW_ORIGINS", "").split(",") if origin.strip()
             ),
             max_request_body_bytes=_positive_int(env_vars, "MAX_REQUEST_BODY_BYTES", 1024 * 1024),
+            ws_ticket_ttl_seconds=_positive_int(env_vars, "WS_TICKET_TTL_SECONDS", 30),
+            ws_heartbeat_seconds=_positive_int(env_vars, "WS_HEARTBEAT_SECONDS", 15),
+            ws_stall_timeout_seconds=_positive_int(env_vars, "WS_STALL_TIMEOUT_SECONDS", 10),
         )
         if settings.is_production:
             settings.check_production()

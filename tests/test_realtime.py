@@ -1,0 +1,260 @@
+"""The live metrics WebSocket over real connections: the app served by uvicorn on loopback, the `websockets`
+client, Postgres and Redis real, the pipeline driven round by round (tests.pipeline)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+
+from ingest.aggregator import ANNOUNCE_LUA
+from ingest.streams import HOST_UPDATES_MAXLEN, host_seq_key, host_updates_stream
+from realtime.tickets import ticket_key
+from service.app import redis_client
+from service.settings import Settings
+from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up
+from tests.db import confirm
+from tests.live_server import live_server
+from tests.pipeline import pipeline_for
+
+FRAME_TIMEOUT_S = 15
+WINDOW = {"from": days_ahead(10).isoformat(), "to": days_ahead(20).isoformat()}
+
+
+@pytest.fixture(scope="module")
+def live_url(settings: Settings) -> Iterator[str]:
+    with live_server(settings) as url:
+        yield url
+
+
+async def new_ticket(client: Client, headers: dict[str, str]) -> str:
+    response = await client.post("/api/v1/ws/tickets", headers=headers)
+    assert response.status_code == 201, response.text
+    ticket: str = response.json()["ticket"]
+    return ticket
+
+
+def socket_url(base: str, **params: Any) -> str:
+    return base.replace("http://", "ws://") + "/ws/metrics?" + urlencode(params, doseq=True)
+
+
+async def next_message(socket: ClientConnection) -> dict[str, Any]:
+    """The next frame that is not a heartbeat."""
+    async with asyncio.timeout(FRAME_TIMEOUT_S):
+        while True:
+            message: dict[str, Any] = json.loads(await socket.recv())
+            if message["type"] != "heartbeat":
+                return message
+
+
+async def refusal(url: str) -> Close:
+    async with connect(url) as socket:
+        with pytest.raises(ConnectionClosed) as closed:
+            await next_message(socket)
+    assert closed.value.rcvd is not None
+    return closed.value.rcvd
+
+
+async def host_with_property(client: Client) -> tuple[uuid.UUID, dict[str, str], dict[str, Any]]:
+    user, headers = await signed_up(client, roles=["guest", "host"])
+    return uuid.UUID(user["id"]), headers, await create_property(client, headers)
+
+
+async def confirmed_booking(client: Client, settings: Settings, prop: dict[str, Any], start_in_days: int) -> str:
+    """A guest books two nights and pays; the pipeline carries it to the host's update stream."""
+    _, guest = await signed_up(client)
+    response = await book(client, guest, prop, days_ahead(start_in_days), 2)
+    assert response.status_code == 201, response.text
+    booking_id: str = response.json()["id"]
+    await confirm(settings, booking_id)
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+    return booking_id
+
+
+async def updates_until_confirmed(socket: ClientConnection, after_seq: int, booking_id: str) -> list[dict[str, Any]]:
+    """Update frames up to the booking's confirmation; each seq follows the last (counting coalesced ones)."""
+    updates: list[dict[str, Any]] = []
+    seq = after_seq
+    while not updates or updates[-1]["cause"] != {"event_type": "booking.confirmed", "booking_id": booking_id}:
+        update = await next_message(socket)
+        assert update["type"] == "update"
+        assert update["seq"] == seq + 1 + update["coalesced"]
+        seq = update["seq"]
+        updates.append(update)
+    return updates
+
+
+async def test_tickets_are_for_hosts(client: Client) -> None:
+    assert_problem(await client.post("/api/v1/ws/tickets"), 401)
+    _, guest = await signed_up(client)
+    assert_problem(await client.post("/api/v1/ws/tickets", headers=guest), 403)
+
+
+async def test_missing_unknown_reused_and_expired_tickets_are_refused_with_4401(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    _, host, _ = await host_with_property(client)
+    assert (await refusal(socket_url(live_url, **WINDOW))).code == 4401
+    assert (await refusal(socket_url(live_url, ticket="not-a-ticket", **WINDOW))).code == 4401
+
+    ticket = await new_ticket(client, host)
+    async with connect(socket_url(live_url, ticket=ticket, **WINDOW)) as socket:
+        assert (await next_message(socket))["type"] == "snapshot"
+    reused = await refusal(socket_url(live_url, ticket=ticket, **WINDOW))
+    assert (reused.code, reused.reason) == (4401, "missing, expired, used or unknown ticket")
+
+    expired = await new_ticket(client, host)
+    redis = redis_client(settings)
+    try:
+        await redis.delete(ticket_key(settings, expired))  # what the TTL does, without waiting for it
+    finally:
+        await redis.aclose()
+    assert (await refusal(socket_url(live_url, ticket=expired, **WINDOW))).code == 4401
+
+
+async def test_another_hosts_property_is_refused_with_4403_and_a_bad_window_with_4400(
+    client: Client, live_url: str
+) -> None:
+    _, host, _ = await host_with_property(client)
+    _, _, other_prop = await host_with_property(client)
+    params = {"ticket": await new_ticket(client, host), "property_id": other_prop["id"], **WINDOW}
+    assert (await refusal(socket_url(live_url, **params))).code == 4403
+    backwards = {"ticket": await new_ticket(client, host), "from": WINDOW["to"], "to": WINDOW["from"]}
+    assert (await refusal(socket_url(live_url, **backwards))).code == 4400
+
+
+async def test_snapshot_then_ordered_updates_after_a_confirmation(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    _, host, prop = await host_with_property(client)
+    async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+        snapshot = await next_message(socket)
+        assert snapshot["type"] == "snapshot"
+        assert snapshot["window"] == {**WINDOW, "property_ids": []}
+        assert snapshot["metrics"]["total"]["booked_nights"] == 0
+        booking_id = await confirmed_booking(client, settings, prop, 12)
+        updates = await updates_until_confirmed(socket, snapshot["seq"], booking_id)
+    assert updates[-1]["metrics"]["total"]["booked_nights"] == 2
+    assert updates[-1]["metrics"]["properties"][0]["property_id"] == prop["id"]
+
+
+async def test_subscribe_changes_the_window_and_bad_messages_get_an_error_frame(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    _, host, prop = await host_with_property(client)
+    await confirmed_booking(client, settings, prop, 12)
+    async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+        assert (await next_message(socket))["metrics"]["total"]["booked_nights"] == 2
+        await socket.send("not json")
+        assert (await next_message(socket))["type"] == "error"
+        await socket.send(json.dumps({"type": "subscribe", "from": WINDOW["to"], "to": WINDOW["from"]}))
+        assert (await next_message(socket))["type"] == "error"
+        later = {"from": days_ahead(30).isoformat(), "to": days_ahead(40).isoformat(), "property_ids": [prop["id"]]}
+        await socket.send(json.dumps({"type": "subscribe", **later}))
+        snapshot = await next_message(socket)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["window"] == later
+    assert snapshot["metrics"]["total"]["booked_nights"] == 0
+
+
+async def test_resume_since_a_kept_seq_sends_exactly_the_missed_updates(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    host_id, host, prop = await host_with_property(client)
+    async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+        seen = (await next_message(socket))["seq"]
+    booking_id = await confirmed_booking(client, settings, prop, 12)
+    redis = redis_client(settings)
+    try:
+        kept: Any = await redis.xrange(host_updates_stream(settings, host_id))
+    finally:
+        await redis.aclose()
+    missed = [int(fields[b"seq"]) for _, fields in kept if int(fields[b"seq"]) > seen]
+    assert missed
+    params = {"ticket": await new_ticket(client, host), "since": seen, **WINDOW}
+    async with connect(socket_url(live_url, **params)) as socket:
+        updates = await updates_until_confirmed(socket, seen, booking_id)
+    assert [update["seq"] for update in updates] == missed
+    assert all(update["coalesced"] == 0 for update in updates)
+    assert updates[-1]["metrics"]["total"]["booked_nights"] == 2
+
+
+async def test_resume_since_a_trimmed_seq_gets_a_fresh_snapshot(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    host_id, host, prop = await host_with_property(client)
+    async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+        seen = (await next_message(socket))["seq"]
+    await confirmed_booking(client, settings, prop, 12)
+    await confirmed_booking(client, settings, prop, 15)
+    redis = redis_client(settings)
+    try:
+        await redis.xtrim(host_updates_stream(settings, host_id), maxlen=1, approximate=False)
+        last: Any = await redis.xrevrange(host_updates_stream(settings, host_id), count=1)
+    finally:
+        await redis.aclose()
+    params = {"ticket": await new_ticket(client, host), "since": seen, **WINDOW}
+    async with connect(socket_url(live_url, **params)) as socket:
+        snapshot = await next_message(socket)
+    assert snapshot["type"] == "snapshot"
+    assert snapshot["seq"] == int(last[0][1][b"seq"])
+    assert snapshot["metrics"]["total"]["booked_nights"] == 4
+
+
+async def test_an_update_reaches_a_socket_on_another_api_server(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    _, host, prop = await host_with_property(client)
+    async with httpx.AsyncClient(base_url=live_url) as first:
+        response = await first.post("/api/v1/ws/tickets", headers=host)
+    assert response.status_code == 201, response.text
+    with live_server(settings) as second_url:
+        async with connect(socket_url(second_url, ticket=response.json()["ticket"], **WINDOW)) as socket:
+            snapshot = await next_message(socket)
+            booking_id = await confirmed_booking(client, settings, prop, 12)
+            updates = await updates_until_confirmed(socket, snapshot["seq"], booking_id)
+    assert updates[-1]["metrics"]["total"]["booked_nights"] == 2
+
+
+async def test_an_idle_socket_gets_heartbeats(client: Client, settings: Settings) -> None:
+    _, host, _ = await host_with_property(client)
+    with live_server(dataclasses.replace(settings, ws_heartbeat_seconds=1)) as url:
+        async with connect(socket_url(url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+            assert (await next_message(socket))["type"] == "snapshot"
+            async with asyncio.timeout(FRAME_TIMEOUT_S):
+                assert json.loads(await socket.recv()) == {"type": "heartbeat"}
+
+
+async def test_a_burst_of_updates_reaches_the_client_coalesced_into_one_frame(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    """The aggregator's own announce script writes 50 updates at once; the socket's one-slot outbox keeps only
+    the newest, and the frame says how many it folded in."""
+    host_id, host, prop = await host_with_property(client)
+    burst = 50
+    keys = [host_seq_key(settings, host_id), host_updates_stream(settings, host_id)] * burst
+    args: list[str | int] = [HOST_UPDATES_MAXLEN]
+    for _ in range(burst):
+        args += ["booking.confirmed", str(uuid.uuid4()), prop["id"], 1]
+    redis = redis_client(settings)
+    try:
+        async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+            snapshot = await next_message(socket)
+            await redis.eval(ANNOUNCE_LUA, len(keys), *keys, *args)
+            update = await next_message(socket)
+    finally:
+        await redis.aclose()
+    assert update["type"] == "update"
+    assert (update["seq"], update["coalesced"]) == (snapshot["seq"] + burst, burst - 1)
+    assert update["cause"]["booking_id"] == args[-3]
