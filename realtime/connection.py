@@ -67,6 +67,8 @@ class MetricsConnection:
         self.pending: HostUpdate | None = None
         self.wake = asyncio.Event()
         self.sending = asyncio.Lock()
+        # Checked by the push loop as well as cancelled: redis-py can swallow a cancellation (see realtime.hub).
+        self.open = True
 
     def offer(self, update: HostUpdate) -> None:
         if update.seq > self.sent_seq and (self.pending is None or update.seq > self.pending.seq):
@@ -97,6 +99,7 @@ class MetricsConnection:
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self.open = False
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -136,7 +139,7 @@ class MetricsConnection:
                     await self._send(Error(str(exc.detail)))
 
     async def _push(self) -> None:
-        while True:
+        while self.open:
             try:
                 async with asyncio.timeout(self.settings.ws_heartbeat_seconds):
                     await self.wake.wait()

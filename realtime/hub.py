@@ -2,7 +2,10 @@
 
 Updates come from the host's Redis stream, not from this process's memory, so any API process can serve any
 host. A reader starts with the host's first socket and stops with its last. Readers never wait on sockets:
-`Subscriber.offer` only records the newest update (see `realtime.outbox`).
+`Subscriber.offer` only records the newest update (see `realtime.connection`).
+
+A reader is stopped by a flag it checks after each blocking read, not by cancelling the task: redis-py
+(8.1 on Python 3.11) can swallow a cancellation that lands inside a blocked `XREAD` and then wait forever.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 READ_BLOCK_MS = 2_000
 READ_COUNT = 100
 RETRY_AFTER_S = 1.0
+CLOSE_WAIT_S = READ_BLOCK_MS / 1000 + RETRY_AFTER_S
 
 
 class Subscriber(Protocol):
@@ -40,11 +44,12 @@ class HostReader:
         self.host_id = host_id
         self.subscribers: set[Subscriber] = set()
         self.positioned = asyncio.Event()
+        self.running = True
         self.task = asyncio.create_task(self._run(), name=f"host-reader-{host_id}")
 
     async def _run(self) -> None:
         last_id = START
-        while not self.positioned.is_set():
+        while self.running and not self.positioned.is_set():
             try:
                 newest = await latest(self.redis, self.settings, self.host_id)
                 last_id = newest.stream_id if newest else START
@@ -52,7 +57,7 @@ class HostReader:
             except Exception:
                 log.exception("host reader cannot reach Redis", extra={"host_id": str(self.host_id)})
                 await asyncio.sleep(RETRY_AFTER_S)
-        while True:
+        while self.running:
             try:
                 answer: Any = await self.redis.xread({self.stream: last_id}, count=READ_COUNT, block=READ_BLOCK_MS)
             except Exception:
@@ -91,11 +96,15 @@ class Hub:
         reader.subscribers.discard(subscriber)
         if not reader.subscribers:
             del self.readers[host_id]
-            reader.task.cancel()
+            reader.running = False  # it ends within READ_BLOCK_MS
 
     async def close(self) -> None:
+        """Stop every reader; one stuck past its blocking read is cancelled."""
         readers = list(self.readers.values())
         self.readers.clear()
         for reader in readers:
-            reader.task.cancel()
-        await asyncio.gather(*(reader.task for reader in readers), return_exceptions=True)
+            reader.running = False
+        if readers:
+            _, late = await asyncio.wait([reader.task for reader in readers], timeout=CLOSE_WAIT_S)
+            for task in late:
+                task.cancel()

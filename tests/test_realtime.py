@@ -19,7 +19,9 @@ from websockets.frames import Close
 
 from ingest.aggregator import ANNOUNCE_LUA
 from ingest.streams import HOST_UPDATES_MAXLEN, host_seq_key, host_updates_stream
+from realtime.hub import Hub
 from realtime.tickets import ticket_key
+from realtime.updates import HostUpdate
 from service.app import redis_client
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up
@@ -258,3 +260,42 @@ async def test_a_burst_of_updates_reaches_the_client_coalesced_into_one_frame(
     assert update["type"] == "update"
     assert (update["seq"], update["coalesced"]) == (snapshot["seq"] + burst, burst - 1)
     assert update["cause"]["booking_id"] == args[-3]
+
+
+class Collected:
+    """A hub subscriber that remembers what it was offered and wakes the test on each offer."""
+
+    def __init__(self) -> None:
+        self.seqs: list[int] = []
+        self.arrived = asyncio.Event()
+
+    def offer(self, update: HostUpdate) -> None:
+        self.seqs.append(update.seq)
+        self.arrived.set()
+
+
+async def test_one_reader_per_host_fans_out_and_stops_with_the_last_subscriber(settings: Settings) -> None:
+    host_id = uuid.uuid4()
+    redis = redis_client(settings)
+    hub = Hub(redis, settings)
+    first, second = Collected(), Collected()
+    try:
+        await hub.join(host_id, first)
+        await hub.join(host_id, second)
+        reader = hub.readers[host_id]
+        assert len(hub.readers) == 1
+        keys = [host_seq_key(settings, host_id), host_updates_stream(settings, host_id)]
+        await redis.eval(ANNOUNCE_LUA, 2, *keys, HOST_UPDATES_MAXLEN, "booking.created", "", str(uuid.uuid4()), 1)
+        async with asyncio.timeout(FRAME_TIMEOUT_S):
+            await first.arrived.wait()
+            await second.arrived.wait()
+        assert first.seqs == second.seqs == [1]
+        hub.leave(host_id, first)
+        assert not reader.task.done()
+        hub.leave(host_id, second)
+        assert host_id not in hub.readers
+        async with asyncio.timeout(FRAME_TIMEOUT_S):
+            await reader.task
+    finally:
+        await hub.close()
+        await redis.aclose()
