@@ -194,35 +194,19 @@ def _empty_summary() -> pl.DataFrame:
 
 
 def _by_property(payouts: list[pl.DataFrame], nights: list[pl.DataFrame]) -> pl.DataFrame:
-    keys = ["property_id", "property", "currency", "month"]
+    key_schema = {"property_id": pl.String, "property": pl.String, "currency": pl.String, "month": pl.Date}
+    keys = list(key_schema)
     money = _combine(
         payouts,
         keys,
         empty=pl.DataFrame(
-            schema={
-                "property_id": pl.String,
-                "property": pl.String,
-                "currency": pl.String,
-                "month": pl.Date,
-                "gross_earnings": pl.Int64,
-                "host_fees": pl.Int64,
-                "refunds": pl.Int64,
-            }
+            schema={**key_schema, "gross_earnings": pl.Int64, "host_fees": pl.Int64, "refunds": pl.Int64}
         ),
     )
     stays = _combine(
         nights,
         keys,
-        empty=pl.DataFrame(
-            schema={
-                "property_id": pl.String,
-                "property": pl.String,
-                "currency": pl.String,
-                "month": pl.Date,
-                "booked_nights": pl.Int64,
-                "accommodation_revenue": pl.Int64,
-            }
-        ),
+        empty=pl.DataFrame(schema={**key_schema, "booked_nights": pl.Int64, "accommodation_revenue": pl.Int64}),
     )
     joined = money.join(stays, on=keys, how="full", coalesce=True).fill_null(0)
     return (
