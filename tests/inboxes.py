@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,7 +11,7 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
-import uvicorn
+from tests.live_server import serving
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -74,20 +73,6 @@ class SmsInbox:
 def sms_provider(token: str) -> Iterator[SmsInbox]:
     """Serve an `SmsInbox` with uvicorn on a loopback port, in a thread."""
     inbox = SmsInbox(token)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        server = uvicorn.Server(uvicorn.Config(inbox, log_config=None, lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            while not server.started:
-                if not thread.is_alive():
-                    raise RuntimeError("uvicorn stopped during start-up")
-                threading.Event().wait(0.01)
-            host, port = sock.getsockname()
-            inbox.url = f"http://{host}:{port}/messages"
-            yield inbox
-        finally:
-            server.should_exit = True
-            thread.join(timeout=30)
+    with serving(inbox, lifespan="off") as url:
+        inbox.url = f"{url}/messages"
+        yield inbox

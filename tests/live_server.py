@@ -1,4 +1,4 @@
-"""The real HTTP stack for tests that need it: the app served by uvicorn on a loopback port, in a thread."""
+"""The real HTTP stack for tests that need it: an app served by uvicorn on a loopback port, in a thread."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import uvicorn
 
@@ -14,13 +15,12 @@ from service.settings import Settings
 
 
 @contextmanager
-def live_server(settings: Settings) -> Iterator[str]:
-    """Serve a fresh app for `settings`; yields its base URL and stops it on exit."""
+def serving(app: Any, **config: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL, stops it on exit."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
-        config = uvicorn.Config(create_app(settings), log_config=None, backlog=1024, limit_concurrency=None)
-        server = uvicorn.Server(config)
+        server = uvicorn.Server(uvicorn.Config(app, log_config=None, backlog=1024, **config))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         try:
@@ -33,3 +33,10 @@ def live_server(settings: Settings) -> Iterator[str]:
         finally:
             server.should_exit = True
             thread.join(timeout=30)
+
+
+@contextmanager
+def live_server(settings: Settings) -> Iterator[str]:
+    """Serve a fresh app for `settings`; yields its base URL and stops it on exit."""
+    with serving(create_app(settings), limit_concurrency=None) as url:
+        yield url

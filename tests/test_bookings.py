@@ -25,7 +25,7 @@ from tests.api import (
     signed_up,
     signed_up_host,
 )
-from tests.db import event_types, execute, run
+from tests.db import confirm, event_types, execute, run
 
 
 @pytest.fixture
@@ -38,15 +38,6 @@ async def listing(client: Client) -> tuple[dict[str, Any], dict[str, str], dict[
 
 
 Listing = tuple[dict[str, Any], dict[str, str], dict[str, str]]
-
-
-async def confirm(settings: Settings, booking_id: str) -> None:
-    """What a successful payment does (payments call the same function)."""
-
-    async def step(session: AsyncSession) -> None:
-        await lifecycle.confirm(session, await session.get_one(Booking, uuid.UUID(booking_id)))
-
-    await run(settings, step)
 
 
 async def move_stay_to_the_past(settings: Settings, booking_id: str) -> None:

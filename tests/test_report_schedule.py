@@ -20,8 +20,7 @@ from service.app import redis_client
 from service.db import create_engine, session_factory
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up, signed_up_host
-from tests.db import execute
-from tests.test_bookings import confirm
+from tests.db import confirm, execute
 
 HOST = uuid.uuid4()
 

@@ -21,8 +21,7 @@ from reporting.generation import generate_reports_once
 from service.db import create_engine, session_factory
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up, signed_up_host
-from tests.db import execute
-from tests.test_bookings import confirm
+from tests.db import confirm, execute
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
