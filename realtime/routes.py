@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from realtime.connection import MetricsConnection
 from realtime.hub import Hub
 from realtime.messages import Window
+from realtime.telemetry import OPEN_SOCKETS, close_socket
 from realtime.tickets import issue_ticket, redeem_ticket
 from service.auth.guards import host_only
 from service.auth.tokens import CurrentUser
@@ -87,24 +88,25 @@ async def metrics_socket(
 ) -> None:
     """The host's live metrics. Accepted before any refusal, so the client sees the close code and reason."""
     await socket.accept()
-    ticket = socket.query_params.get("ticket")
-    host_id = await redeem_ticket(redis, settings, ticket) if ticket else None
-    if host_id is None:
-        await socket.close(CLOSE_UNAUTHORIZED, "missing, expired, used or unknown ticket")
-        return
-    try:
-        handshake = _handshake(socket)
-    except (msgspec.ValidationError, Problem) as exc:
-        await socket.close(CLOSE_BAD_REQUEST, _close_reason(str(getattr(exc, "detail", exc))))
-        return
-    window = Window(handshake.start, handshake.end, handshake.property_id)
-    connection = MetricsConnection(socket, hub, redis, settings, session_factory(db_engine), host_id, window)
-    try:
-        try:
-            await connection.start(handshake.since)
-        except NotFound:
-            await socket.close(CLOSE_FORBIDDEN, "a property in the window is not yours")
+    with OPEN_SOCKETS.track_inprogress():
+        ticket = socket.query_params.get("ticket")
+        host_id = await redeem_ticket(redis, settings, ticket) if ticket else None
+        if host_id is None:
+            await close_socket(socket, CLOSE_UNAUTHORIZED, "missing, expired, used or unknown ticket")
             return
-        await connection.serve()
-    finally:
-        connection.stop()
+        try:
+            handshake = _handshake(socket)
+        except (msgspec.ValidationError, Problem) as exc:
+            await close_socket(socket, CLOSE_BAD_REQUEST, _close_reason(str(getattr(exc, "detail", exc))))
+            return
+        window = Window(handshake.start, handshake.end, handshake.property_id)
+        connection = MetricsConnection(socket, hub, redis, settings, session_factory(db_engine), host_id, window)
+        try:
+            try:
+                await connection.start(handshake.since)
+            except NotFound:
+                await close_socket(socket, CLOSE_FORBIDDEN, "a property in the window is not yours")
+                return
+            await connection.serve()
+        finally:
+            connection.stop()
