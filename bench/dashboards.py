@@ -215,7 +215,10 @@ class Fleet:
     async def __aenter__(self) -> Fleet:
         plan = self.plan
         gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-        limits = httpx.Limits(max_connections=OPEN_CONCURRENCY, max_keepalive_connections=OPEN_CONCURRENCY)
+        # Idle keep-alive connections are dropped before the server's own 5 s timeout can close one under a request.
+        limits = httpx.Limits(
+            max_connections=OPEN_CONCURRENCY, max_keepalive_connections=OPEN_CONCURRENCY, keepalive_expiry=1.0
+        )
 
         async def open_one(http: httpx.AsyncClient, index: int) -> Dashboard:
             stallable = index < plan.stallable

@@ -21,7 +21,6 @@ import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from realtime.figures import Figures
 from realtime.hub import Hub
@@ -29,8 +28,6 @@ from realtime.messages import Error, Heartbeat, ServerMessage, Snapshot, Update,
 from realtime.telemetry import close_socket
 from realtime.updates import HostUpdate, current_seq, missed_since
 from service.errors import Problem
-from service.hosts.metrics import host_metrics
-from service.hosts.schemas import HostMetricsOut
 from service.settings import Settings
 from service.stays import check_date_window
 
@@ -54,7 +51,6 @@ class MetricsConnection:
         hub: Hub,
         redis: Redis,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
         host_id: uuid.UUID,
         window: Window,
     ) -> None:
@@ -62,7 +58,6 @@ class MetricsConnection:
         self.hub = hub
         self.redis = redis
         self.settings = settings
-        self.sessions = sessions
         self.host_id = host_id
         self.window = window
         self.sent_seq = 0
@@ -170,12 +165,7 @@ class MetricsConnection:
 
     async def _figures(self, window: Window, seq: int) -> Figures:
         """The window's figures including at least update `seq`, shared with this process's other sockets on it."""
-
-        async def compute() -> HostMetricsOut:
-            async with self.sessions() as session:
-                return await host_metrics(session, self.host_id, window.start, window.end, window.property_ids)
-
-        return await self.hub.figures.including(self.host_id, window, seq, compute)
+        return await self.hub.figures.including(self.host_id, window, seq)
 
     async def _send_locked(self, message: ServerMessage) -> None:
         async with self.sending:

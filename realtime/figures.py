@@ -12,8 +12,10 @@ computation if its basis is at least S; otherwise it waits for the running one t
 next, whose basis is the highest seq asked for by then. So at most one computation per window runs at a time,
 and under load the updates that pile up meanwhile are folded into the next one (coalescing, not queueing).
 
-Computations of all hosts together are limited to `MAX_CONCURRENT` at a time, below the database pool's size, so
-a burst of updates waits here in order instead of timing out at the pool and leaves connections to HTTP requests.
+Computations of all hosts together are limited to `MAX_CONCURRENT` at a time, on an engine of their own with that
+many connections, so a burst of updates waits here in order instead of timing out at a pool and never takes
+connections from HTTP requests. That engine does not ping a connection at each checkout (three round trips, as
+many as the figures' own statements): a computation that finds its connection dead is retried once on another.
 A failed computation (a property not the host's, the database away) is not kept: each socket gets its error.
 """
 
@@ -27,15 +29,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from realtime.messages import Window
+from service.db import create_engine, session_factory
+from service.hosts.metrics import host_metrics
 from service.hosts.schemas import HostMetricsOut
+from service.settings import Settings
 
 MAX_CONCURRENT = 6
 MAX_WINDOWS_PER_HOST = 32  # windows kept per host, least recently used dropped first
 
 WindowKey = tuple[dt.date, dt.date, tuple[uuid.UUID, ...]]
-Compute = Callable[[], Awaitable[HostMetricsOut]]
+Compute = Callable[[uuid.UUID, Window], Awaitable[HostMetricsOut]]
 
 _encoder = msgspec.json.Encoder()
 
@@ -55,16 +62,39 @@ class _WindowState:
     task: asyncio.Task[Figures] | None = None
 
 
+class DatabaseFigures:
+    """`host_metrics` on the figures' own engine (see the module docstring)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.engine: AsyncEngine = create_engine(settings, pool_size=MAX_CONCURRENT, pre_ping=False)
+        self.sessions = session_factory(self.engine)
+
+    async def __call__(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
+        try:
+            return await self._once(host_id, window)
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            return await self._once(host_id, window)  # the dead connection was dropped; the next is fresh
+
+    async def _once(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
+        async with self.sessions() as session:
+            return await host_metrics(session, host_id, window.start, window.end, window.property_ids)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
 @dataclass
 class SharedFigures:
     """Per process: the latest computation of each (host, window) that sockets here watch."""
 
+    compute: Compute
     hosts: dict[uuid.UUID, OrderedDict[WindowKey, _WindowState]] = field(default_factory=dict)
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT))
 
-    async def including(self, host_id: uuid.UUID, window: Window, seq: int, compute: Compute) -> Figures:
-        """The window's figures including at least the host's update `seq`; `compute` computes them (every
-        socket of the window passes an equivalent one)."""
+    async def including(self, host_id: uuid.UUID, window: Window, seq: int) -> Figures:
+        """The window's figures including at least the host's update `seq`."""
         windows = self.hosts.setdefault(host_id, OrderedDict())
         key = (window.start, window.end, tuple(sorted(window.property_ids)))
         state = windows.get(key)
@@ -82,15 +112,15 @@ class SharedFigures:
                 await asyncio.wait([task])  # an older computation: the next one starts when it ends
                 continue
             state.basis = state.wanted
-            state.task = asyncio.create_task(self._compute(compute))
+            state.task = asyncio.create_task(self._compute(host_id, window))
 
     def forget(self, host_id: uuid.UUID) -> None:
         """The host's last socket here has gone."""
         self.hosts.pop(host_id, None)
 
-    async def _compute(self, compute: Compute) -> Figures:
+    async def _compute(self, host_id: uuid.UUID, window: Window) -> Figures:
         async with self.gate:
-            metrics = await compute()
+            metrics = await self.compute(host_id, window)
         return Figures(metrics, msgspec.Raw(_encoder.encode(metrics)))
 
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from ingest.streams import host_updates_feed
-from realtime.figures import SharedFigures
+from realtime.figures import DatabaseFigures, SharedFigures
 from realtime.updates import START, HostUpdate
 from service.settings import Settings
 
@@ -79,14 +79,16 @@ class FeedReader:
 
 
 class Hub:
-    """The process's registry of sockets by host, its one feed reader, and the figures its sockets share."""
+    """The process's registry of sockets by host, its one feed reader, and the figures its sockets share
+    (computed with `DatabaseFigures`, whose engine `close` disposes)."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
         self.subscribers: dict[uuid.UUID, set[Subscriber]] = {}
         self.reader: FeedReader | None = None
-        self.figures = SharedFigures()
+        self.database = DatabaseFigures(settings)
+        self.figures = SharedFigures(self.database)
 
     async def join(self, host_id: uuid.UUID, subscriber: Subscriber) -> None:
         """Register the subscriber; on return the reader's position is at or before the feed's end now, so
@@ -109,7 +111,7 @@ class Hub:
             self.reader = None
 
     async def close(self) -> None:
-        """Stop the reader; one stuck past its blocking read is cancelled."""
+        """Stop the reader (one stuck past its blocking read is cancelled) and close the figures' connections."""
         reader, self.reader = self.reader, None
         self.subscribers.clear()
         if reader is not None:
@@ -117,3 +119,4 @@ class Hub:
             _, late = await asyncio.wait([reader.task], timeout=CLOSE_WAIT_S)
             for task in late:
                 task.cancel()
+        await self.database.close()

@@ -12,7 +12,6 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.security.jwt import Token
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from realtime.connection import MetricsConnection
 from realtime.hub import Hub
@@ -21,7 +20,6 @@ from realtime.telemetry import OPEN_SOCKETS, close_socket
 from realtime.tickets import issue_ticket, redeem_ticket
 from service.auth.guards import host_only
 from service.auth.tokens import CurrentUser
-from service.db import session_factory
 from service.errors import NotFound, Problem
 from service.settings import Settings
 from service.stays import check_date_window
@@ -84,7 +82,6 @@ async def metrics_socket(
     hub: NamedDependency[Hub],
     redis: NamedDependency[Redis],
     settings: NamedDependency[Settings],
-    db_engine: NamedDependency[AsyncEngine],
 ) -> None:
     """The host's live metrics. Accepted before any refusal, so the client sees the close code and reason."""
     await socket.accept()
@@ -100,7 +97,7 @@ async def metrics_socket(
             await close_socket(socket, CLOSE_BAD_REQUEST, _close_reason(str(getattr(exc, "detail", exc))))
             return
         window = Window(handshake.start, handshake.end, handshake.property_id)
-        connection = MetricsConnection(socket, hub, redis, settings, session_factory(db_engine), host_id, window)
+        connection = MetricsConnection(socket, hub, redis, settings, host_id, window)
         try:
             try:
                 await connection.start(handshake.since)

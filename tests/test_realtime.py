@@ -404,7 +404,7 @@ class Computations:
         self.finish = asyncio.Event()
         self.error: Exception | None = None
 
-    async def __call__(self) -> HostMetricsOut:
+    async def __call__(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
         self.calls += 1
         self.called.set()
         await self.finish.wait()
@@ -420,11 +420,12 @@ class Computations:
 
 
 async def test_sockets_on_one_window_share_one_computation_and_updates_meanwhile_fold_into_the_next() -> None:
-    shared, compute = SharedFigures(), Computations()
+    compute = Computations()
+    shared = SharedFigures(compute)
     host_id, window = uuid.uuid4(), Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
 
     # Ten sockets of the host get update 5 at once: one computation, one encoded result for all.
-    first = [asyncio.create_task(shared.including(host_id, window, 5, compute)) for _ in range(10)]
+    first = [asyncio.create_task(shared.including(host_id, window, 5)) for _ in range(10)]
     await compute.started(1)
     compute.finish.set()
     results = await asyncio.gather(*first)
@@ -433,13 +434,13 @@ async def test_sockets_on_one_window_share_one_computation_and_updates_meanwhile
     assert json.loads(bytes(results[0].encoded))["total"]["booked_nights"] == 1
 
     # Already computed after update 5: asking again for 5 (a new socket's snapshot) costs nothing.
-    assert await shared.including(host_id, window, 5, compute) is results[0]
+    assert await shared.including(host_id, window, 5) is results[0]
 
     # Update 6 starts a computation; updates 7..9 arriving meanwhile wait for it and share the next one.
     compute.finish.clear()
-    sixth = asyncio.create_task(shared.including(host_id, window, 6, compute))
+    sixth = asyncio.create_task(shared.including(host_id, window, 6))
     await compute.started(2)
-    later = [asyncio.create_task(shared.including(host_id, window, seq, compute)) for seq in (7, 8, 9, 9)]
+    later = [asyncio.create_task(shared.including(host_id, window, seq)) for seq in (7, 8, 9, 9)]
     compute.finish.set()
     assert json.loads(bytes((await sixth).encoded))["total"]["booked_nights"] == 2
     folded = await asyncio.gather(*later)
@@ -448,19 +449,18 @@ async def test_sockets_on_one_window_share_one_computation_and_updates_meanwhile
 
     # Another window of the same host is computed on its own.
     other_window = Window(dt.date(2030, 2, 1), dt.date(2030, 2, 28))
-    await shared.including(host_id, other_window, 9, compute)
+    await shared.including(host_id, other_window, 9)
     assert compute.calls == 4
 
 
 async def test_a_failed_computation_is_not_kept() -> None:
-    shared, compute = SharedFigures(), Computations()
+    compute = Computations()
+    shared = SharedFigures(compute)
     host_id, window = uuid.uuid4(), Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
     compute.error, compute.finish = NotFound("No property among yours."), asyncio.Event()
     compute.finish.set()
     with pytest.raises(NotFound):
-        await shared.including(host_id, window, 3, compute)
+        await shared.including(host_id, window, 3)
     compute.error = None
-    assert (
-        json.loads(bytes((await shared.including(host_id, window, 3, compute)).encoded))["total"]["booked_nights"] == 2
-    )
+    assert json.loads(bytes((await shared.including(host_id, window, 3)).encoded))["total"]["booked_nights"] == 2
     assert compute.calls == 2
