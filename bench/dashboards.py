@@ -65,6 +65,7 @@ from websockets.exceptions import ConnectionClosed
 STALLED_RCVBUF_BYTES = 4_096
 OPEN_CONCURRENCY = 32
 OPEN_TIMEOUT_S = 30.0
+OPEN_SECONDS_EACH = 0.05  # what opening a fleet may take per dashboard, on a busy machine
 FINISH_TIMEOUT_S = 120.0
 
 
@@ -351,11 +352,17 @@ class DashboardsProcess:
         context = multiprocessing.get_context("spawn")
         self.pipe, child = context.Pipe()
         self.process = context.Process(target=_serve, args=(plan, child), daemon=True)
+        self.count = plan.count
         self.stallable_ports: list[int] = []
 
     def start(self) -> None:
         self.process.start()
-        self.stallable_ports = self._answer("ready", timeout_s=OPEN_TIMEOUT_S + FINISH_TIMEOUT_S)
+        timeout_s = OPEN_TIMEOUT_S + self.count * OPEN_SECONDS_EACH
+        self.stallable_ports = self._answer("ready", timeout_s=timeout_s)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
 
     def stop(self) -> None:
         if self.process.is_alive():

@@ -45,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg
+import httpx
 import psutil
 from redis.asyncio import Redis
 
@@ -79,6 +80,7 @@ OPEN_FILES = 65_536
 AGGREGATED_TIMEOUT_S = 60.0
 RSS_SAMPLE_EVERY_S = 0.5
 CLOSE_MARGIN_S = 5.0
+OVERRUN = 2.0
 MIB = 1024 * 1024
 
 BOOKING_COLUMNS = [column.key for column in Booking.__table__.columns]
@@ -290,7 +292,9 @@ class Producer:
         self.issued = 0
 
     async def run(self, seconds: float) -> dict[uuid.UUID, list[Commit]]:
-        """Commit `rate * seconds` bookings on schedule; answers each host's commits in order."""
+        """Commit `rate * seconds` bookings on schedule; answers each host's commits in order. A producer that
+        falls behind (a busy machine) stops at twice the planned time: the bench stays bounded, and the achieved
+        rate is reported."""
         total = int(seconds * self.rate)
         first = self.issued
         self.issued += total
@@ -303,6 +307,8 @@ class Producer:
                 host = hosts[number % len(hosts)]
                 if (number % len(hosts)) % len(self.connections) != index:
                     continue
+                if time.perf_counter() > started + OVERRUN * seconds:
+                    return
                 await asyncio.sleep(max(0.0, started + (number - first) / self.rate - time.perf_counter()))
                 booking = self.world.next_booking(host)
                 await commit_confirmed(connection, booking)
@@ -381,6 +387,28 @@ class MemoryWatch:
             await asyncio.sleep(RSS_SAMPLE_EVERY_S)
 
 
+class CpuShare:
+    """CPU used by each process of the run between `start` and `stop`, in % of one core: on a shared 2-core
+    machine it tells whether the API was the bottleneck or was waiting for a core."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.processes = {role: psutil.Process(pid) for role, pid in pids.items()}
+        self.started: dict[str, float] = {}
+        self.at = 0.0
+
+    def _used(self, role: str) -> float:
+        times = self.processes[role].cpu_times()
+        return float(times.user + times.system)
+
+    def start(self) -> None:
+        self.at = time.perf_counter()
+        self.started = {role: self._used(role) for role in self.processes}
+
+    def stop(self) -> dict[str, float]:
+        elapsed = time.perf_counter() - self.at
+        return {role: round(100 * (self._used(role) - used) / elapsed) for role, used in self.started.items()}
+
+
 def api_pid() -> int:
     for child in psutil.Process().children():
         if "service.cli" in child.cmdline() and "api" in child.cmdline():
@@ -397,16 +425,6 @@ def raise_open_files_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def server_ports_open(pid: int, client_ports: Sequence[int]) -> set[int]:
-    """The client ports among `client_ports` the server process still has a connection with."""
-    wanted = set(client_ports)
-    return {
-        connection.raddr.port
-        for connection in psutil.Process(pid).net_connections(kind="tcp")
-        if connection.raddr and connection.raddr.port in wanted
-    }
-
-
 def split(commits: dict[uuid.UUID, list[Commit]], after: float) -> dict[uuid.UUID, list[Commit]]:
     return {host: [commit for commit in done if commit.at >= after] for host, done in commits.items()}
 
@@ -420,17 +438,27 @@ def host_tokens(settings: Settings, world: World) -> list[HostAccess]:
     ]
 
 
-async def watch_closing(pid: int, ports: Sequence[int], since: float, closed_after: dict[int, float]) -> None:
-    """Record, for each stalled dashboard's port, how long after `since` the server dropped its connection."""
-    while len(closed_after) < len(ports):
-        still_open = server_ports_open(pid, ports)
-        for port in ports:
-            if port not in still_open and port not in closed_after:
-                closed_after[port] = round(now() - since, 2)
-        await asyncio.sleep(0.2)
+async def stall_closes(http: httpx.AsyncClient) -> int:
+    """How many sockets the API has given up on as stalled (4408), from its Prometheus page."""
+    sample = 'staypulse_ws_metrics_server_closes_total{code="4408"} '
+    page = (await http.get("/metrics")).text
+    return int(next((float(line.removeprefix(sample)) for line in page.splitlines() if line.startswith(sample)), 0))
 
 
-async def measure(options: Options, settings: Settings, world: World, base_url: str, pid: int) -> dict[str, Any]:
+async def watch_stall_closes(base_url: str, expected: int, since: float, closed_after: list[float]) -> None:
+    """Record how long after `since` the server gave up on each of `expected` stalled sockets. A stalled client
+    never reads its close frame, so the server's own count is the evidence."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        before = await stall_closes(http)
+        while len(closed_after) < expected:
+            closed = await stall_closes(http) - before
+            closed_after.extend([round(now() - since, 2)] * (closed - len(closed_after)))
+            await asyncio.sleep(0.2)
+
+
+async def measure(
+    options: Options, settings: Settings, world: World, base_url: str, pid: int, worker_pid: int
+) -> dict[str, Any]:
     """Every phase against the running API and worker; answers the figures."""
     window = Window(world.today, world.today + dt.timedelta(days=WINDOW_DAYS))
     *hosts, stalled_host = host_tokens(settings, world)
@@ -456,13 +484,16 @@ async def measure(options: Options, settings: Settings, world: World, base_url: 
             background.append(asyncio.create_task(memory.run()))
             print(f"{options.rate:.0f} confirmed bookings/s for {options.warmup_s + options.seconds:.0f} s ...")
             measured_from = now() + options.warmup_s
+            cpu = CpuShare({"api": pid, "worker": worker_pid, "dashboards": dashboards.pid, "bench": os.getpid()})
+            cpu.start()
             reading = split(await producer.run(options.warmup_s + options.seconds), measured_from)
+            cpu_percent = cpu.stop()
             rss_reading = memory.peak
             memory.peak = 0
             await asyncio.to_thread(dashboards.stall)
             stalled_at = now()
-            closed_after: dict[int, float] = {}
-            closing = asyncio.create_task(watch_closing(pid, dashboards.stallable_ports, stalled_at, closed_after))
+            closed_after: list[float] = []
+            closing = asyncio.create_task(watch_stall_closes(base_url, options.stalled, stalled_at, closed_after))
             background.append(closing)
             print(f"{options.stalled} dashboards stalled; {options.stall_seconds:.0f} s more ...", flush=True)
             stalling = await producer.run(options.stall_seconds)
@@ -520,9 +551,10 @@ async def measure(options: Options, settings: Settings, world: World, base_url: 
         "missing": missing + stalled_missing,
         "pipeline_missing": pipeline_missing,
         "stalled_close_codes": sorted(record.close_code or 0 for record in stalled),
-        "stalled_closed_by_server_after_s": sorted(closed_after.values()),
+        "stalled_closed_by_server_after_s": closed_after,
         "bookings_measured": bookings,
         "bookings_per_s": round(achieved_per_s, 1),  # below `rate` when the producer could not keep up
+        "cpu_percent": cpu_percent,  # of one core, per process, during the load with every dashboard reading
         "hosts": options.hosts,
         "properties_per_host": options.properties_per_host,
         "stalled_host_properties": options.stalled_host_properties,
@@ -592,7 +624,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "LOG_LEVEL": "WARNING",
             }
             with api_server(database_url, options.redis_url, server_env) as base_url:
-                figures = asyncio.run(measure(options, settings, world, base_url, api_pid()))
+                worker_pid = workers.processes[0].pid or 0
+                figures = asyncio.run(measure(options, settings, world, base_url, api_pid(), worker_pid))
         finally:
             workers.stop()
             asyncio.run(remove_redis_keys(options.redis_url, prefix))
