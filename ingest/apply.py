@@ -227,7 +227,8 @@ async def _apply_bookings(
         hosts[property_id] = host_id
         if facts != merged or merged_seq != last_seq:
             writes.append(_booking_row(booking_id, property_id, host_id, merged_seq, merged))
-            changes += [Change(host_id, m.type, property_id, booking_id, m.seq) for m in events[-1:]]
+            if old != new:  # a new hold or a payment record alone moves no figure: no update for the host
+                changes += [Change(host_id, m.type, property_id, booking_id, m.seq) for m in events[-1:]]
     await _store_bookings(connection, writes)
     await _store_days(connection, deltas, hosts)
     return changes

@@ -235,23 +235,31 @@ async def test_a_worker_killed_mid_batch_loses_and_double_counts_nothing(own_sta
         await assert_verified(settings)
 
 
-async def test_host_update_stream_names_the_cause(own_stack: Stack) -> None:
+async def test_host_updates_name_the_last_change_and_skip_what_moves_no_figure(own_stack: Stack) -> None:
     settings = own_stack.settings
     client = own_stack.client
     host_user, host = await signed_up(client, roles=["guest", "host"])
     prop = await create_property(client, host)
     _, guest = await signed_up(client)
-    booking = (await book(client, guest, prop, days_ahead(9), 2)).json()
+    holds = [(await book(client, guest, prop, days_ahead(start), 2)).json() for start in (9, 15)]
+    stream = host_updates_stream(settings, uuid.UUID(host_user["id"]))
     async with pipeline_for(settings) as pipeline:
         await pipeline.drain()
-        await confirm(settings, booking["id"])
+        # The holds move no figure: the property's listing is the host's only update so far.
+        assert [fields[b"event_type"] for fields in await stream_fields(pipeline, stream)] == [b"property.created"]
+        # Both confirmed before the next round, so one batch; the one confirmed last has the lower id, so neither
+        # booking-id order nor chance can make it the cause: only its outbox id can.
+        first, last = sorted(holds, key=lambda booking: booking["id"], reverse=True)
+        await confirm(settings, first["id"])
+        await confirm(settings, last["id"])
         await pipeline.drain()
-        updates = await stream_fields(pipeline, host_updates_stream(settings, uuid.UUID(host_user["id"])))
+        updates = await stream_fields(pipeline, stream)
     fields = [{key.decode(): value.decode() for key, value in entry.items()} for entry in updates]
-    assert [int(update["seq"]) for update in fields] == list(range(1, len(fields) + 1))
+    assert [int(update["seq"]) for update in fields] == [1, 2]
     assert fields[-1]["event_type"] == "booking.confirmed"
-    assert fields[-1]["booking_id"] == booking["id"]
+    assert fields[-1]["booking_id"] == last["id"]
     assert fields[-1]["property_id"] == prop["id"]
+    assert fields[-1]["events"] == "2"
 
 
 async def test_events_made_while_redis_is_down_arrive_when_it_returns(own_stack: Stack, tmp_path: Path) -> None:
