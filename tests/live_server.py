@@ -15,9 +15,16 @@ from service.settings import Settings
 
 
 @contextmanager
-def serving(app: Any, **config: Any) -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL, stops it on exit."""
+def serving(app: Any, send_buffer_bytes: int | None = None, **config: Any) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port in a thread; yields its base URL, stops it on exit.
+
+    `send_buffer_bytes` caps the kernel's send buffer of every accepted connection (they inherit it from the
+    listening socket), so that a client that stops reading backs up into the server within a few frames instead
+    of the megabytes Linux would otherwise queue for it.
+    """
     with socket.socket() as sock:
+        if send_buffer_bytes is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
         sock.bind(("127.0.0.1", 0))
         sock.listen(1024)
         server = uvicorn.Server(uvicorn.Config(app, log_config=None, backlog=1024, **config))
