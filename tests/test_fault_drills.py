@@ -14,14 +14,17 @@ import contextlib
 import dataclasses
 import itertools
 import json
+import random
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
 
+from aiosmtpd.controller import Controller
 from httpx import Response
 from litestar.testing import AsyncTestClient
 from websockets.asyncio.client import ClientConnection
@@ -36,11 +39,12 @@ from service.embedded import EmbeddedPostgres, EmbeddedRedis
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up, signed_up_host
 from tests.conftest import Stack
-from tests.db import confirm, execute
+from tests.db import confirm, execute, expire_hold
+from tests.inboxes import Mailbox, free_port
 from tests.invariants import assert_end_state, wait_until_caught_up
 from tests.live_server import serving
-from tests.payments import deliver, event
-from tests.pipeline import pipeline_jobs
+from tests.payments import checkout, deliver, event, pay, stripe_client, stripe_refunds
+from tests.pipeline import pipeline_for, pipeline_jobs
 from tests.processes import worker_process
 from tests.waiting import eventually
 
@@ -321,4 +325,138 @@ async def test_a_stalled_dashboard_holds_up_no_other_and_is_not_buffered_for(own
     assert len(stalled.frames) - 1 < updates_after_snapshot
     assert stalled.seqs_follow_on()
     assert stalled_socket.close_code is not None  # the server ended it; the client never did
+    await assert_end_state(settings)
+
+
+async def deliver_shuffled(client: Client, settings: Settings, payloads: list[bytes], seed: int) -> None:
+    """Deliver each event twice, all in one random order, four at a time: Stripe retries and races itself."""
+    deliveries = payloads * 2
+    random.Random(seed).shuffle(deliveries)
+    for start in range(0, len(deliveries), 4):
+        batch = deliveries[start : start + 4]
+        responses = await asyncio.gather(*(deliver(client, settings, payload) for payload in batch))
+        assert [response.status_code for response in responses] == [200] * len(batch), [r.text for r in responses]
+
+
+async def charge_refunded(settings: Settings, payment_intent_id: str) -> bytes:
+    """Stripe's `charge.refunded` event for this payment, listing the refunds Stripe holds for it."""
+    refunds = await stripe_client(settings).v1.refunds.list_async(params={"payment_intent": payment_intent_id})
+    charge = {
+        "id": f"ch_{payment_intent_id}",
+        "object": "charge",
+        "payment_intent": payment_intent_id,
+        "refunds": {"object": "list", "data": [refund.to_dict() for refund in refunds.data]},
+    }
+    return event("charge.refunded", charge)
+
+
+async def test_every_stripe_webhook_delivered_twice_and_out_of_order(own_stack: Stack) -> None:
+    """Six payment stories, every event of them delivered twice in a random order (and again later), with the
+    refunds Stripe reports back: each booking ends where its story says, with one refund at most."""
+    settings, client = own_stack.settings, own_stack.client
+    host = await signed_up_host(client)
+    prop = await create_property(client, host, cancellation_policy="flexible")
+    guests = [(await signed_up(client))[1] for _ in range(6)]
+
+    async def hold(guest: dict[str, str], start_in_days: int) -> tuple[str, str]:
+        response = await book(client, guest, prop, days_ahead(start_in_days), 2)
+        assert response.status_code == 201, response.text
+        booking_id: str = response.json()["id"]
+        return booking_id, (await checkout(client, guest, booking_id))["payment_intent_id"]
+
+    declined_first, cancelled_later, late_taken, late_free, dropped = [
+        await hold(guests[index], 10 + 3 * index) for index in range(5)
+    ]
+    await expire_hold(settings, late_taken[0])  # the worker's job: the hold ran out before the payment came
+    await expire_hold(settings, late_free[0])
+    taker = await hold(guests[5], 16)  # late_taken's dates, free again
+    dropped_by_guest = await client.post(f"/api/v1/bookings/{dropped[0]}/cancel", headers=guests[4])
+    assert dropped_by_guest.status_code == 200, dropped_by_guest.text
+    stories = [declined_first, cancelled_later, late_taken, late_free, dropped, taker]
+    first_round = [
+        event(
+            "payment_intent.payment_failed",
+            {
+                "id": declined_first[1],
+                "object": "payment_intent",
+                "status": "requires_payment_method",
+                "amount": (await checkout(client, guests[0], declined_first[0]))["amount"],
+                "currency": "eur",
+                "metadata": {"booking_id": declined_first[0]},
+                "last_payment_error": {"code": "card_declined", "message": "Your card was declined."},
+            },
+        )
+    ]
+    first_round += [event("payment_intent.succeeded", await pay(settings, intent)) for _, intent in stories]
+    await deliver_shuffled(client, settings, first_round, seed=9)
+
+    cancelled = await client.post(f"/api/v1/bookings/{cancelled_later[0]}/cancel", headers=guests[1])
+    assert cancelled.status_code == 200, cancelled.text
+    refunds_reported = [await charge_refunded(settings, intent) for _, intent in (cancelled_later, late_taken, dropped)]
+    await deliver_shuffled(client, settings, first_round + refunds_reported, seed=10)
+
+    ids = [booking_id for booking_id, _ in stories]
+    statuses = dict(
+        await execute(settings, "SELECT id::text, status FROM bookings WHERE id::text = ANY(:ids)", ids=ids)
+    )
+    assert statuses == {
+        declined_first[0]: "CONFIRMED",
+        cancelled_later[0]: "CANCELLED",
+        late_taken[0]: "CANCELLED",
+        late_free[0]: "CONFIRMED",
+        dropped[0]: "CANCELLED",
+        taker[0]: "CONFIRMED",
+    }
+    for _, intent in (cancelled_later, late_taken, dropped):
+        assert len(await stripe_refunds(settings, intent)) == 1
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+    await assert_end_state(settings)
+
+
+async def email_rows(settings: Settings) -> list[Any]:
+    return await execute(
+        settings, "SELECT recipient, subject, status, attempts, last_error FROM notifications WHERE channel = 'email'"
+    )
+
+
+async def test_smtp_down_for_a_while(own_stack: Stack, tmp_path: Path) -> None:
+    """The mail server is down while bookings are cancelled: the worker keeps the messages and retries; once the
+    server is back every message arrives exactly once, and nothing else was held up."""
+    mailbox = Mailbox(url=f"smtp://127.0.0.1:{free_port()}")  # nothing listens there yet
+    settings = dataclasses.replace(own_stack.settings, smtp_url=mailbox.url)
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=urlsplit(mailbox.url).port)
+    try:
+        with worker_process(settings, tmp_path / "worker.log") as worker:
+            flow = await BookingFlow.start(own_stack.client, settings)
+            await flow.run(7)  # three cancellations: six e-mails, to guests and host
+
+            async def all_failed_once() -> bool:
+                rows = await email_rows(settings)
+                return bool(rows) and all(row[3] >= 1 and row[4] for row in rows)
+
+            await eventually(all_failed_once, "every e-mail tried once and failed")
+            smtp.start()
+            # Time passing: the retries (30 s after the failure) are due now. Rows a worker round holds (its
+            # two-minute lease) are left alone.
+            await execute(
+                settings,
+                "UPDATE notifications SET next_attempt_at = now() WHERE status = 'pending' AND last_error IS NOT NULL "
+                "AND next_attempt_at < now() + interval '1 minute'",
+            )
+            await flow.run(3)  # one more cancellation, with the server up
+
+            async def all_sent() -> bool:
+                rows = await email_rows(settings)
+                return len(rows) == 8 and all(row[2] == "sent" for row in rows)
+
+            await eventually(all_sent, "every e-mail sent")
+            await wait_until_caught_up(settings)
+            worker.assert_alive()
+    finally:
+        if smtp.loop.is_running():
+            smtp.stop()
+    rows = await email_rows(settings)
+    assert Counter((row[0], row[1]) for row in rows) == Counter((m["To"], m["Subject"]) for m in mailbox.messages)
+    assert sorted(row[3] for row in rows) == [1, 1] + [2] * 6  # retried once when the server was back
     await assert_end_state(settings)
