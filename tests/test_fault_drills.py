@@ -423,9 +423,10 @@ async def email_rows(settings: Settings) -> list[Any]:
 async def test_smtp_down_for_a_while(own_stack: Stack, tmp_path: Path) -> None:
     """The mail server is down while bookings are cancelled: the worker keeps the messages and retries; once the
     server is back every message arrives exactly once, and nothing else was held up."""
-    mailbox = Mailbox(url=f"smtp://127.0.0.1:{free_port()}")  # nothing listens there yet
+    port = free_port()
+    mailbox = Mailbox(url=f"smtp://127.0.0.1:{port}")  # nothing listens there yet
     settings = dataclasses.replace(own_stack.settings, smtp_url=mailbox.url)
-    smtp = Controller(mailbox, hostname="127.0.0.1", port=urlsplit(mailbox.url).port)
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=port)
     try:
         with worker_process(settings, tmp_path / "worker.log") as worker:
             flow = await BookingFlow.start(own_stack.client, settings)

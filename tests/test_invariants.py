@@ -3,6 +3,8 @@ leave behind is named."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from ingest.pg import connect
 from ingest.streams import events_stream
 from tests.api import book, create_property, days_ahead, signed_up, signed_up_host
@@ -43,7 +45,7 @@ async def test_each_kind_of_damage_is_named(own_stack: Stack) -> None:
         assert any(line.startswith(f"booking {paid} not applied") for line in await pipeline_backlog(settings))
         await execute(settings, "UPDATE metric_bookings SET last_seq = last_seq + 1 WHERE booking_id = :id", id=paid)
 
-        entries = await pipeline.redis.xrange(events_stream(settings), count=1)
+        entries: Any = await pipeline.redis.xrange(events_stream(settings), count=1)
         await pipeline.redis.xadd(events_stream(settings), entries[0][1])  # a repeat nobody has read yet
         assert any("not delivered" in line for line in await pipeline_backlog(settings))
         await pipeline.drain()
