@@ -151,6 +151,23 @@ async def test_metrics_are_the_hosts_own_and_bad_windows_are_4xx(client: Client)
     assert_problem(await client.get(url, params=window, headers=guest), 403)
 
 
+async def test_windows_reach_the_calendar_s_ends_but_not_the_dates_postgres_gets_as_infinity(
+    client: Client, settings: Settings
+) -> None:
+    host = await signed_up_host(client)
+    prop = await create_property(client, host)
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+    assert (await metrics(client, host, dt.date(9999, 1, 1), dt.date(9999, 12, 30)))["total"]["available_nights"] == 363
+    url = "/api/v1/hosts/me/metrics"
+    for start, end in ((dt.date(9999, 1, 1), dt.date.max), (dt.date.min, dt.date(1, 12, 31))):
+        window = {"from": start.isoformat(), "to": end.isoformat()}
+        assert_problem(await client.get(url, params=window, headers=host), 422)
+    _, guest = await signed_up(client)
+    stay = {"property_id": prop["id"], "check_in": "9999-12-30", "check_out": "9999-12-31"}
+    assert_problem(await client.post("/api/v1/bookings", json=stay, headers=guest), 422)
+
+
 async def test_a_deleted_property_keeps_its_history_and_has_no_nights_left(client: Client, settings: Settings) -> None:
     host = await signed_up_host(client)
     prop = await create_property(client, host, timezone="Asia/Tokyo")
