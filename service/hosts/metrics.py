@@ -43,12 +43,14 @@ class Sums:
         return self
 
 
-# One statement for the window's sums per property and per day (GROUPING SETS): each (property, local date) is a
-# `metric_days` row, an open night (listed, not delisted, not blocked), or both; the full join keeps either, and
-# `USING` merges its keys. `GROUPING(day) = 1` marks a property's sums; the other rows are days over properties.
+# One statement for the window's sums per property and per day (GROUPING SETS) over two kinds of rows: an open
+# night (listed, not delisted, not blocked) counts 1 available night, a `metric_days` row brings its figures.
+# `GROUPING(day) = 1` marks a property's sums; the other rows are one day's sums over the properties.
 WINDOW_SUMS = text(
-    "WITH open_nights AS ("
-    "  SELECT p.property_id, night::date AS day FROM metric_properties p "
+    "WITH nights AS ("
+    "  SELECT p.property_id, night::date AS day, 1 AS available, 0 AS booked_nights, 0 AS accommodation_revenue, "
+    "  0 AS gross_earnings, 0 AS refunds, 0 AS host_fees, 0 AS bookings_confirmed, 0 AS bookings_cancelled, "
+    "  0 AS bookings_expired, 0 AS stay_nights, 0 AS lead_time_days FROM metric_properties p "
     "  CROSS JOIN LATERAL generate_series("
     "    greatest(CAST(:start AS date), (p.listed_at AT TIME ZONE p.timezone)::date)::timestamp, "
     "    (least(CAST(:end AS date), coalesce((p.delisted_at AT TIME ZONE p.timezone)::date, CAST(:end AS date))) - 1)"
@@ -56,15 +58,15 @@ WINDOW_SUMS = text(
     "  WHERE p.property_id = ANY(:ids) AND p.timezone IS NOT NULL AND p.listed_at IS NOT NULL "
     "  AND NOT EXISTS (SELECT 1 FROM metric_blocks b WHERE b.property_id = p.property_id AND NOT b.removed "
     '  AND night::date >= b.start AND night::date < b."end")'
-    "), window_days AS ("
-    "  SELECT * FROM metric_days WHERE property_id = ANY(:ids) AND day >= :start AND day < :end"
+    "  UNION ALL "
+    "  SELECT property_id, day, 0, booked_nights, accommodation_revenue, gross_earnings, refunds, host_fees, "
+    "  bookings_confirmed, bookings_cancelled, bookings_expired, stay_nights, lead_time_days FROM metric_days "
+    "  WHERE property_id = ANY(:ids) AND day >= :start AND day < :end"
     ") "
-    "SELECT GROUPING(day) = 1 AS per_property, property_id, day, count(o.day), sum(d.booked_nights), "
-    "sum(d.accommodation_revenue), sum(d.gross_earnings), sum(d.refunds), sum(d.host_fees), "
-    "sum(d.bookings_confirmed), sum(d.bookings_cancelled), sum(d.bookings_expired), sum(d.stay_nights), "
-    "sum(d.lead_time_days) "
-    "FROM window_days d FULL JOIN open_nights o USING (property_id, day) "
-    "GROUP BY GROUPING SETS ((property_id), (day))"
+    "SELECT GROUPING(day) = 1 AS per_property, property_id, day, sum(available), sum(booked_nights), "
+    "sum(accommodation_revenue), sum(gross_earnings), sum(refunds), sum(host_fees), sum(bookings_confirmed), "
+    "sum(bookings_cancelled), sum(bookings_expired), sum(stay_nights), sum(lead_time_days) "
+    "FROM nights GROUP BY GROUPING SETS ((property_id), (day))"
 )
 
 
@@ -79,7 +81,7 @@ async def host_metrics(
     by_day: dict[dt.date, Sums] = {}
     rows = await session.execute(WINDOW_SUMS, {"ids": ids, "start": start, "end": end})
     for per_property, property_id, day, *values in rows:
-        figures = Sums(*(int(value or 0) for value in values))  # columns in Sums' order
+        figures = Sums(*(int(value) for value in values))  # columns in Sums' order
         if per_property:
             sums[property_id] = figures
         else:
