@@ -195,3 +195,22 @@ async def test_an_earnings_report_is_requested_and_downloaded(
     assert list(rows[0]) == list(BOOKING_COLUMNS)
     await expect(page.locator("#report-status")).to_have_text("Report ready: 1 booking(s).")
     await expect(page.locator("#report-link")).to_have_text(f"Download {download.suggested_filename}")
+
+
+async def test_mixed_currencies_show_money_per_property_in_its_own_currency(
+    client: Client, settings: Settings, page: Page, live_url: str
+) -> None:
+    email, euros = await host_with_property(client, settings, "Euro flat")
+    headers = await login(client, email)
+    yen = await create_property(
+        client, headers, title="Yen house", country="JP", timezone="Asia/Tokyo", currency="JPY", nightly_price=15_000
+    )
+    await confirmed_booking(client, settings, yen, 12)  # 2 nights at ¥15,000 + ¥3,000 cleaning
+    await sign_in(page, live_url, email)
+    await show_window(page, days_ahead(-1), days_ahead(30))
+    await expect(page.locator("#currency-note")).to_be_visible()
+    await expect(page.locator("#gross-earnings")).to_have_text("-")
+    await expect(page.locator("#booked-nights")).to_have_text("2")
+    await expect(page.locator(f"#properties tr[data-property-id='{yen['id']}'] td").nth(6)).to_have_text("¥33,000")
+    await expect(page.locator(f"#properties tr[data-property-id='{euros['id']}'] td").nth(6)).to_have_text("€0.00")
+    await expect(page.locator("#chart polyline.gross")).to_have_count(0)
