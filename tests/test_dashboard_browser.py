@@ -154,6 +154,9 @@ async def test_a_host_sees_a_confirmed_booking_arrive_live(
     await expect(page.locator("#connection")).to_have_text("live")
     await expect(page.locator("#currency-note")).to_be_hidden()
     await page.screenshot(path=ARTIFACTS / "dashboard-live.png", full_page=True)  # makes the folder
+    await page.get_by_role("button", name="Sign out").click()
+    await expect(page.locator("#connection")).to_have_text("signed out")
+    await expect(page.get_by_role("button", name="Sign in")).to_be_visible()
 
 
 async def test_after_a_server_restart_the_page_resumes_with_the_missed_update(

@@ -109,6 +109,7 @@ function signOut() {
   state.socket = null; // its close handler sees it is no longer current and does not reconnect
   if (socket) socket.close(1000, "signed out");
   state.seq = null;
+  state.window = null; // the next host starts from the current month and all of their properties
   state.shownWindow = null;
   state.metrics = null;
   $("dashboard").hidden = true;
