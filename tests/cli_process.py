@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.inboxes import free_port
+from service.demo.localstripe import free_port
 
 READY_TIMEOUT_S = 60.0
 

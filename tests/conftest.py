@@ -23,11 +23,11 @@ from litestar.testing import AsyncTestClient
 
 from migrations import upgrade_to_head
 from service.app import create_app
-from service.demo.localstripe import running_localstripe
+from service.demo.localstripe import free_port, running_localstripe
 from service.embedded import EmbeddedServers
 from service.settings import Settings, SettingsError, database_url_for
 from tests.cli_process import processes_using
-from tests.inboxes import Mailbox, SmsInbox, free_port, sms_provider
+from tests.inboxes import Mailbox, SmsInbox, sms_provider
 from tests.loopback import LoopbackHTTP
 
 SMS_TOKEN = "sms-test-token"

@@ -10,8 +10,6 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Any
 
-# free_port lives beside the localstripe runner, which needs it too; the suites import it from here.
-from service.demo.localstripe import free_port as free_port
 from tests.live_server import serving
 
 Scope = dict[str, Any]

@@ -1,5 +1,5 @@
-"""Steps of a payment story: checkout, paying on localstripe as Stripe.js would (service.demo.card_payment,
-shared with the demo), and delivering signed Stripe events."""
+"""Steps of a payment story: checkout, the Stripe refunds of a payment and delivering signed Stripe events (paying
+by test card on localstripe is `service.demo.card_payment.pay`, shared with the demo)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any
 
 from httpx import Response
 
-from service.demo.card_payment import pay as pay
 from service.demo.card_payment import stripe_client
 from service.settings import Settings
 from tests.api import Client
