@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from typing import Annotated, Any
 
 import msgspec
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from realtime.connection import MetricsConnection
 from realtime.hub import Hub
-from realtime.messages import Window
+from realtime.messages import PropertyIds, Window
 from realtime.tickets import issue_ticket, redeem_ticket
 from service.auth.guards import host_only
 from service.auth.tokens import CurrentUser
@@ -30,7 +29,6 @@ AuthRequest = Request[CurrentUser, Token, State]
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
-MAX_PROPERTIES = 100
 MAX_CLOSE_REASON_BYTES = 123  # RFC 6455: a close frame's payload is at most 125 bytes, 2 of them the code
 
 
@@ -45,9 +43,7 @@ class Handshake(msgspec.Struct, forbid_unknown_fields=True):
     ticket: str
     start: dt.date = msgspec.field(name="from")
     end: dt.date = msgspec.field(name="to")
-    property_id: Annotated[list[uuid.UUID], msgspec.Meta(max_length=MAX_PROPERTIES)] = msgspec.field(
-        default_factory=list
-    )
+    property_id: PropertyIds = msgspec.field(default_factory=list)
     since: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 

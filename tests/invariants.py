@@ -34,8 +34,8 @@ from ingest.streams import EVENTS_GROUP, dead_letter_stream, events_stream
 from service.app import redis_client
 from service.bookings.lifecycle import ALLOWED_MOVES, LATE_PAYMENT_MOVES
 from service.bookings.models import BookingStatus
+from service.demo.card_payment import stripe_client
 from service.settings import Settings
-from tests.payments import stripe_client
 from tests.waiting import eventually
 
 CAUGHT_UP_TIMEOUT_S = 60.0

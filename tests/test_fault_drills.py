@@ -35,15 +35,17 @@ from ingest.pg import connect
 from ingest.streams import EVENTS_GROUP, events_stream, host_seq_key
 from migrations import upgrade_to_head
 from service.app import create_app, redis_client
+from service.demo.card_payment import pay, stripe_client
+from service.demo.localstripe import free_port
 from service.embedded import EmbeddedPostgres, EmbeddedRedis
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up, signed_up_host
 from tests.conftest import Stack
 from tests.db import confirm, execute, expire_hold
-from tests.inboxes import Mailbox, free_port
+from tests.inboxes import Mailbox
 from tests.invariants import assert_end_state, wait_until_caught_up
 from tests.live_server import serving
-from tests.payments import checkout, deliver, event, pay, stripe_client, stripe_refunds
+from tests.payments import checkout, deliver, event, stripe_refunds
 from tests.pipeline import pipeline_for, pipeline_jobs
 from tests.processes import worker_process
 from tests.waiting import eventually

@@ -7,6 +7,7 @@ from typing import Any
 
 from ingest.pg import connect
 from ingest.streams import events_stream
+from service.demo.card_payment import pay, stripe_client
 from tests.api import book, create_property, days_ahead, signed_up, signed_up_host
 from tests.conftest import Stack
 from tests.db import execute
@@ -18,7 +19,7 @@ from tests.invariants import (
     pipeline_backlog,
     refund_problems,
 )
-from tests.payments import checkout, deliver, event, pay, stripe_client
+from tests.payments import checkout, deliver, event
 from tests.pipeline import pipeline_for
 
 

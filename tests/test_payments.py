@@ -14,6 +14,8 @@ import pytest
 
 from service.auth.tokens import CurrentUser
 from service.bookings.service import cancel_and_refund
+from service.demo.card_payment import pay
+from service.demo.localstripe import free_port
 from service.notifications.delivery import deliver_due_notifications
 from service.notifications.senders import senders_for
 from service.payments.gateway import StripeGateway
@@ -23,9 +25,9 @@ from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, register, signed_up, signed_up_host
 from tests.api import login as log_in
 from tests.db import event_types, execute, payloads, worker_sessions
-from tests.inboxes import Mailbox, SmsInbox, free_port
+from tests.inboxes import Mailbox, SmsInbox
 from tests.invariants import assert_bookings_consistent
-from tests.payments import checkout, deliver, event, pay, signature, stripe_refunds
+from tests.payments import checkout, deliver, event, signature, stripe_refunds
 
 Listing = tuple[dict[str, Any], dict[str, str], dict[str, str]]
 

@@ -86,12 +86,13 @@ async def _move(
     booking: Booking,
     to: BookingStatus,
     moves: dict[BookingStatus, frozenset[BookingStatus]] = ALLOWED_MOVES,
+    at: dt.datetime | None = None,
     **event_fields: Any,
 ) -> None:
     current = BookingStatus(booking.status)
     if to not in moves.get(current, frozenset()):
         raise Conflict(f"A {current} booking cannot become {to}.", booking_status=current)
-    now = dt.datetime.now(dt.UTC)
+    now = at or dt.datetime.now(dt.UTC)
     booking.status = to
     if to is BookingStatus.CONFIRMED:
         booking.confirmed_at = now
@@ -110,13 +111,19 @@ async def _move(
     )
 
 
-async def confirm(session: AsyncSession, booking: Booking) -> None:
-    await _move(session, booking, BookingStatus.CONFIRMED)
+# `at` (default: now) says when a move happened; only a record of past stays (the demo's history,
+# service/demo/history.py) passes an earlier moment, so that its metrics fall on the days they happened.
 
 
-async def cancel(session: AsyncSession, booking: Booking, cancelled_by: str, refund_due: int) -> None:
+async def confirm(session: AsyncSession, booking: Booking, at: dt.datetime | None = None) -> None:
+    await _move(session, booking, BookingStatus.CONFIRMED, at=at)
+
+
+async def cancel(
+    session: AsyncSession, booking: Booking, cancelled_by: str, refund_due: int, at: dt.datetime | None = None
+) -> None:
     booking.cancelled_by = cancelled_by
-    await _move(session, booking, BookingStatus.CANCELLED, refund_due=refund_due)
+    await _move(session, booking, BookingStatus.CANCELLED, at=at, refund_due=refund_due)
 
 
 async def settle_late_payment(session: AsyncSession, booking: Booking) -> bool:
@@ -144,8 +151,8 @@ async def expire(session: AsyncSession, booking: Booking) -> None:
     await _move(session, booking, BookingStatus.EXPIRED)
 
 
-async def complete(session: AsyncSession, booking: Booking) -> None:
-    await _move(session, booking, BookingStatus.COMPLETED)
+async def complete(session: AsyncSession, booking: Booking, at: dt.datetime | None = None) -> None:
+    await _move(session, booking, BookingStatus.COMPLETED, at=at)
 
 
 async def expire_stale_holds(session: AsyncSession, property_id: uuid.UUID | None = None, batch: int = 500) -> int:
