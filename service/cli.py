@@ -48,7 +48,9 @@ def _serve_http(settings: Settings, host: str, port: int, *, with_jobs: bool) ->
             if jobs is not None:
                 await jobs
 
-    asyncio.run(main())
+    # The event loop uvicorn itself would pick (uvloop when installed), as `uvicorn.run` does.
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(main())
 
 
 @click.group()
