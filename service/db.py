@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import asyncpg
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -57,6 +58,20 @@ def create_engine(settings: Settings, pool_size: int = 10, max_overflow: int | N
         pool_timeout=5,
         connect_args={"timeout": 5},
     )
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, for a hot-path statement run without SQLAlchemy's per-execution
+    work (it costs more than the statement itself); asyncpg prepares and caches it per connection.
+
+    Only inside the transaction the session has already begun on the server (an earlier statement ran through
+    SQLAlchemy), so the statement commits or rolls back with everything else in it.
+    """
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None or not driver.is_in_transaction():
+        raise RuntimeError("driver_connection needs a transaction the session has begun on the server")
+    return driver
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
