@@ -168,25 +168,29 @@ class Server:
 
 @contextmanager
 def server(command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
-    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command} exited: {process.stderr.read().decode() if process.stderr else ''}")
-            try:
-                if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command} did not start")
-            time.sleep(0.1)
-        yield Server(base_url, process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    """Run a server until the block ends. Its log goes to a temporary file (a pipe nobody reads would stall the
+    server once full) and is shown if it exits early."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"{command} exited: {log.read().decode(errors='replace')}")
+                try:
+                    if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{command} did not start")
+                time.sleep(0.1)
+            yield Server(base_url, process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
 
 
 async def stored_bookings(db: asyncpg.Connection, side: Side) -> int:
