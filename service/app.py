@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -93,6 +94,8 @@ def create_app(settings: Settings) -> Litestar:
             login_rate_limit(settings).middleware,
         ],
         stores={"rate_limit": RedisStore(redis, namespace=f"{settings.redis_prefix}:rate_limit")},
+        # Also as app state, for hot handlers that avoid a second dependency (see BookingController.create).
+        state=State({"redis": redis, "settings": settings}),
         dependencies={
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
             "settings": provide(settings),

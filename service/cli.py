@@ -61,7 +61,9 @@ def _serve_http(settings: Settings, host: str, port: int, beside: Sequence[Besid
             stop.set()
             await asyncio.gather(*tasks)
 
-    asyncio.run(main())
+    # The event loop uvicorn itself would pick (uvloop when installed), as `uvicorn.run` does.
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(main())
 
 
 Extension = Callable[[Settings], AbstractContextManager[tuple[Settings, Beside | None]]]

@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response
@@ -157,6 +158,10 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 HTTPException: http_exception_to_problem,
                 sqlalchemy.exc.DBAPIError: database_error_to_problem,
                 sqlalchemy.exc.TimeoutError: unavailable_to_problem,
+                # Hot paths run statements on the session's asyncpg connection (service.db.driver_connection), so
+                # a connection lost there surfaces as asyncpg's own error rather than SQLAlchemy's.
+                asyncpg.PostgresConnectionError: unavailable_to_problem,
+                asyncpg.InterfaceError: unavailable_to_problem,
                 OSError: unavailable_to_problem,
                 redis.exceptions.ConnectionError: unavailable_to_problem,
                 redis.exceptions.TimeoutError: unavailable_to_problem,

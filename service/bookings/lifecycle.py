@@ -16,13 +16,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select, text
+import asyncpg
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
+from service.db import driver_connection
 from service.errors import Conflict
-from service.outbox import event_row, insert_with_event, record_event
+from service.outbox import event_parameters, event_row, insert_with_event_sql, record_event
 
 ALLOWED_MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.EXPIRED, BookingStatus.CANCELLED}),
@@ -71,14 +73,26 @@ def booking_event_fields(booking: Booking) -> dict[str, Any]:
     }
 
 
+BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
+INSERT_CREATED = insert_with_event_sql(Booking.__tablename__, BOOKING_COLUMNS)
+
+
 async def insert_created(session: AsyncSession, booking: Booking) -> None:
     """Store a new PENDING booking (every column set by the caller) with its `booking.created` event, in one
-    statement: this is the booking hot path."""
-    row = {column.key: getattr(booking, column.key) for column in Booking.__table__.columns}
+    statement in the session's transaction: this is the booking hot path, so it runs prepared on the session's
+    asyncpg connection. 409 when the exclusion constraint finds the nights taken."""
     event = event_row(
         "booking.created", host_id=booking.host_id, property_id=booking.property_id, **booking_event_fields(booking)
     )
-    await session.execute(insert_with_event(insert(Booking).values(row), event))
+    connection = await driver_connection(session)
+    try:
+        await connection.execute(
+            INSERT_CREATED, *(getattr(booking, column) for column in BOOKING_COLUMNS), *event_parameters(event)
+        )
+    except asyncpg.ExclusionViolationError as exc:
+        if exc.constraint_name != OVERLAP_CONSTRAINT:
+            raise
+        raise Conflict("Some of these nights were just booked by someone else.") from None
 
 
 async def _move(
