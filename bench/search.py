@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -190,9 +190,9 @@ async def execute_on_server(server_url: str, statement: str) -> None:
 
 
 @contextlib.contextmanager
-def bench_database(server_url: str) -> Iterator[str]:
+def bench_database(server_url: str, bench: str = "search") -> Iterator[str]:
     """A migrated database of this run's own, dropped on the way out whatever happened."""
-    name = f"staypulse_bench_search_{secrets.token_hex(6)}"
+    name = f"staypulse_bench_{bench}_{secrets.token_hex(6)}"
     asyncio.run(execute_on_server(server_url, f'CREATE DATABASE "{name}"'))
     try:
         url = database_url_for(server_url, name)
@@ -277,10 +277,11 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def api_server(database_url: str, redis_url: str) -> Iterator[str]:
+def api_server(database_url: str, redis_url: str, extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
     """`staypulse api` in a child process, so the server and this load generator do not share one core.
 
     Its JSON access log is written as in production (to a scratch file) and shown only when something fails.
+    `extra_env` adds or overrides settings (a Redis prefix shared with worker processes, timeouts).
     """
     port = free_port()
     environ = {
@@ -288,6 +289,7 @@ def api_server(database_url: str, redis_url: str) -> Iterator[str]:
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "STAYPULSE_REDIS_PREFIX": f"staypulse-bench-search-{secrets.token_hex(6)}",
+        **(extra_env or {}),
     }
     with tempfile.TemporaryFile("w+") as log:
         process = subprocess.Popen(
