@@ -18,9 +18,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 
 import asyncpg
 import httpx
+from redis.asyncio import Redis
 
 from migrations import upgrade_to_head
 from service.settings import database_url_for, to_asyncpg_url
@@ -70,6 +72,17 @@ def free_port() -> int:
         return port
 
 
+async def remove_redis_keys(redis_url: str, prefix: str) -> None:
+    """Delete every key under the run's prefix, so the machine's Redis keeps nothing of a bench."""
+    redis = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1_000)]
+        for offset in range(0, len(keys), 500):
+            await redis.delete(*keys[offset : offset + 500])
+    finally:
+        await redis.aclose()
+
+
 def staypulse(*arguments: str) -> list[str]:
     """The `staypulse` command line, run by this virtual environment's Python."""
     return [sys.executable, "-m", "service.cli", *arguments]
@@ -78,9 +91,10 @@ def staypulse(*arguments: str) -> list[str]:
 class Child:
     """A process a bench started, its stdout and stderr in a scratch file (JSON log lines, as in production)."""
 
-    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str]) -> None:
+    def __init__(self, name: str, command: Sequence[str], env: Mapping[str, str], log_dir: Path | None = None) -> None:
         self.name = name
-        self.log = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by stop()
+        # A scratch file, or `<log_dir>/<name>.log` kept for reading after the run.
+        self.log = (log_dir / f"{name}.log").open("w+") if log_dir else tempfile.TemporaryFile("w+")  # noqa: SIM115
         self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=self.log, stderr=self.log)
 
     @property
@@ -132,11 +146,15 @@ class Child:
 
 @contextlib.contextmanager
 def child_process(
-    name: str, command: Sequence[str], env: Mapping[str, str], ready_url: str | None = None
+    name: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    ready_url: str | None = None,
+    log_dir: Path | None = None,
 ) -> Iterator[Child]:
     """Start a child (and wait for `ready_url` to answer 200 if given); its log's last lines are printed if
     anything fails while it runs; stopped on the way out."""
-    child = Child(name, command, env)
+    child = Child(name, command, env, log_dir)
     try:
         if ready_url is not None:
             child.wait_until_ready(ready_url)
@@ -147,3 +165,21 @@ def child_process(
         raise
     finally:
         child.stop()
+
+
+@contextlib.contextmanager
+def api_server(database_url: str, redis_url: str, extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """`staypulse api` on a free loopback port in a child process (so the server and the load generator do not
+    share one core), ready; yields its base URL. `extra_env` adds or overrides settings (a Redis prefix shared with
+    worker processes, timeouts)."""
+    port = free_port()
+    env = {
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "STAYPULSE_REDIS_PREFIX": f"staypulse-bench-{secrets.token_hex(6)}",
+        **(extra_env or {}),
+    }
+    base_url = f"http://127.0.0.1:{port}"
+    command = staypulse("api", "--host", "127.0.0.1", "--port", str(port))
+    with child_process("staypulse api", command, env, ready_url=f"{base_url}/health/ready"):
+        yield base_url

@@ -1,7 +1,7 @@
 """System benchmark: 2 API and 2 worker processes under a mixed workload with live dashboards, then proof that
 nothing was lost.
 
-    .venv/bin/python bench/system.py [--seconds 90] [--dashboards 1000] [--hosts 100] [--users 8]
+    .venv/bin/python bench/system.py [--seconds 90] [--dashboards 1000] [--hosts 50] [--users 8]
     .venv/bin/python bench/system.py --seconds 20 --dashboards 100          # a quick check that it all works
 
 On the machine's Postgres and Redis (`DATABASE_URL` / `REDIS_URL` override) it creates and migrates a database of
@@ -61,7 +61,15 @@ from redis.asyncio import Redis
 
 from bench.dashboards import Commit, DashboardsProcess, FleetPlan, HostAccess, Window, latencies, now, percentile_ms
 from bench.pipeline import caught_up
-from bench.servers import asyncpg_dsn, bench_database, child_process, free_port, server_urls, staypulse
+from bench.servers import (
+    asyncpg_dsn,
+    bench_database,
+    child_process,
+    free_port,
+    remove_redis_keys,
+    server_urls,
+    staypulse,
+)
 from ingest.streams import dead_letter_stream, events_stream
 from service.auth.tokens import TokenIssuer, jwt_auth
 from service.settings import Settings
@@ -76,6 +84,7 @@ WORKER_PROCESSES = 2
 REQUEST_TIMEOUT_S = 30.0
 SETUP_CONCURRENCY = 8
 DRAIN_POLL_S = 0.2
+CONNECTION_SAMPLE_S = 0.5
 VERIFY_TIMEOUT_S = 300.0
 # What a virtual user does next, by weight. A story is four steps (hold, checkout, pay, webhook).
 WORKLOAD = {"story": 30, "search": 30, "quote": 25, "cancel": 8, "report": 2, "health": 5}
@@ -97,22 +106,30 @@ class Options:
     properties_per_host: int
     users: int
     drain_timeout_s: float
+    log_dir: Path | None
 
 
 def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=90.0, help="length of the load (default 90)")
     parser.add_argument("--dashboards", type=int, default=1_000, help="live dashboards during the load (1000)")
-    parser.add_argument("--hosts", type=int, default=100, help="hosts, each with their properties (100)")
+    # 50: each API process then runs one Redis reader per host with a dashboard there; at about 100 such hosts per
+    # process the app's Redis pool (redis-py's default 100 connections) runs dry (docs/operations.md, Redis).
+    parser.add_argument("--hosts", type=int, default=50, help="hosts, each with their properties (50)")
     parser.add_argument("--properties-per-host", type=int, default=3, help="properties per host (3)")
     parser.add_argument("--users", type=int, default=8, help="virtual users sending requests (8)")
     parser.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for the pipeline (180)")
+    parser.add_argument("--logs", type=Path, help="keep every process's log in this folder (default: discarded)")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.dashboards < 0 or args.properties_per_host < 1 or args.drain_timeout <= 0:
         parser.error("need --seconds > 0, --dashboards >= 0, --properties-per-host >= 1, --drain-timeout > 0")
     if not 1 <= args.users <= args.hosts:
         parser.error("need 1 <= --users <= --hosts (each virtual user books the properties of its own hosts)")
-    return Options(args.seconds, args.dashboards, args.hosts, args.properties_per_host, args.users, args.drain_timeout)
+    if args.logs:
+        args.logs.mkdir(parents=True, exist_ok=True)
+    return Options(
+        args.seconds, args.dashboards, args.hosts, args.properties_per_host, args.users, args.drain_timeout, args.logs
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,7 +152,7 @@ class World:
 
 @dataclasses.dataclass
 class Operation:
-    """Every answer one kind of operation got: latency and status ("transport" when no HTTP answer came)."""
+    """Every answer one kind of operation got: latency and status (the exception's name when no HTTP answer came)."""
 
     latencies_s: list[float] = dataclasses.field(default_factory=list)
     statuses: Counter[str] = dataclasses.field(default_factory=Counter)
@@ -159,6 +176,7 @@ class Traffic:
         self.turn = 0
         self.operations: dict[str, Operation] = {name: Operation() for name in OPERATIONS}
         self.recording = False
+        self.transport_errors: list[str] = []  # what they were, for the report
 
     async def close(self) -> None:
         await asyncio.gather(*(client.aclose() for client in self.clients))
@@ -176,8 +194,9 @@ class Traffic:
         started = time.perf_counter()
         try:
             response = await client.request(method, path, **arguments)
-        except httpx.TransportError:
-            self.record(name, time.perf_counter() - started, "transport")
+        except httpx.TransportError as exc:
+            self.record(name, time.perf_counter() - started, type(exc).__name__)
+            self.transport_errors.append(f"{method} {client.base_url}{path}: {type(exc).__name__} {exc}")
             return None
         self.record(name, time.perf_counter() - started, str(response.status_code))
         return response
@@ -227,7 +246,8 @@ async def list_properties(traffic: Traffic, hosts: Sequence[HostAccess], per_hos
                 "setup", "POST", "/api/v1/properties", json=body, headers=bearer(host.token)
             )
         if response is None or response.status_code != 201:
-            raise RuntimeError(f"listing a property failed: {response.text if response else 'no answer'}")
+            failure = response.text if response is not None else traffic.transport_errors[-1]
+            raise RuntimeError(f"listing a property failed: {failure}")
         return Property(response.json()["id"], host.host_id)
 
     return list(await asyncio.gather(*(create(host, n) for host in hosts for n in range(per_host))))
@@ -323,12 +343,35 @@ class LoadResult:
     seconds: float
     operations: dict[str, Operation]
     commits: dict[uuid.UUID, list[Commit]]
+    peak_connections: int
+    transport_errors: list[str]
 
 
-async def drive(api_urls: Sequence[str], world: World, settings: Settings, options: Options) -> LoadResult:
+async def peak_connections(database_url: str, stop: asyncio.Event) -> int:
+    """The most connections to the bench's database seen at once (sampled), what `max_connections` must allow."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    peak = 0
+    try:
+        while not stop.is_set():
+            seen = await connection.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            peak = max(peak, seen)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), CONNECTION_SAMPLE_S)
+    finally:
+        await connection.close()
+    return peak
+
+
+async def drive(
+    api_urls: Sequence[str], database_url: str, world: World, settings: Settings, options: Options
+) -> LoadResult:
     traffic = Traffic(api_urls, options.users)
     commits: dict[uuid.UUID, list[Commit]] = {host.host_id: [] for host in world.hosts}
     users = [VirtualUser(index, traffic, world, settings, commits) for index in range(options.users)]
+    stop = asyncio.Event()
+    sampler = asyncio.create_task(peak_connections(database_url, stop))
     try:
         traffic.recording = True
         started = time.monotonic()
@@ -336,8 +379,9 @@ async def drive(api_urls: Sequence[str], world: World, settings: Settings, optio
         # The last stories finish after the deadline: the load lasted until they did.
         seconds = time.monotonic() - started
     finally:
+        stop.set()
         await traffic.close()
-    return LoadResult(seconds, traffic.operations, commits)
+    return LoadResult(seconds, traffic.operations, commits, await sampler, traffic.transport_errors)
 
 
 async def setup(api_urls: Sequence[str], database_url: str, settings: Settings, options: Options) -> World:
@@ -413,16 +457,6 @@ async def drain(settings: Settings, timeout_s: float) -> EndState:
         await connection.close()
 
 
-async def remove_redis_keys(redis_url: str, prefix: str) -> None:
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1_000)]
-        for offset in range(0, len(keys), 500):
-            await redis.delete(*keys[offset : offset + 500])
-    finally:
-        await redis.aclose()
-
-
 def fleet_plans(api_urls: Sequence[str], hosts: Sequence[HostAccess], count: int, window: Window) -> list[FleetPlan]:
     """`count` dashboards split over the API processes; each process's share starts where the previous one's
     round-robin over the hosts stopped, so a small fleet still covers as many hosts as it can."""
@@ -487,6 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [str(Path(sys.executable).with_name("localstripe")), "--port", str(stripe_port), "--from-scratch"],
                 {},
                 ready_url=f"http://sk_test_probe:@127.0.0.1:{stripe_port}/v1/payment_intents",
+                log_dir=options.log_dir,
             )
         )
         env = {
@@ -507,10 +542,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for number in range(1, API_PROCESSES + 1):
             url = f"http://127.0.0.1:{free_port()}"
             command = staypulse("api", "--host", "127.0.0.1", "--port", url.rsplit(":", 1)[1])
-            apis.append(stack.enter_context(child_process(f"api-{number}", command, env, f"{url}/health/ready")))
+            ready = f"{url}/health/ready"
+            apis.append(stack.enter_context(child_process(f"api-{number}", command, env, ready, options.log_dir)))
             api_urls.append(url)
         workers = [
-            stack.enter_context(child_process(f"worker-{number}", staypulse("worker"), env))
+            stack.enter_context(child_process(f"worker-{number}", staypulse("worker"), env, log_dir=options.log_dir))
             for number in range(1, WORKER_PROCESSES + 1)
         ]
 
@@ -524,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for plan in fleet_plans(api_urls, world.hosts, options.dashboards, window)
         ]
         print(f"load: {options.users} virtual users for {options.seconds:.0f} s ...", flush=True)
-        load = asyncio.run(drive(api_urls, world, settings, options))
+        load = asyncio.run(drive(api_urls, database_url, world, settings, options))
         load_during = os.getloadavg()
         print(f"drain: waiting up to {options.drain_timeout_s:.0f} s for the pipeline ...", flush=True)
         end = asyncio.run(drain(settings, options.drain_timeout_s))
@@ -549,7 +585,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     operations = {name: op.figures(load.seconds) for name, op in load.operations.items() if op.latencies_s}
     statuses = Counter(status for op in load.operations.values() for status in op.statuses.elements())
     failures_5xx = sum(count for status, count in statuses.items() if status.startswith("5"))
-    transport = statuses["transport"]
+    # A status that is not a number: no HTTP answer (httpx's exception name; for stripe_pay, the SDK's).
+    transport = sum(
+        count
+        for name, op in load.operations.items()
+        if name != "stripe_pay"
+        for status, count in op.statuses.items()
+        if not status.isdigit()
+    )
+    stripe_failures = sum(count for status, count in load.operations["stripe_pay"].statuses.items() if status != "200")
     logged_errors = sum(len(lines) for lines in server_errors.values())
 
     print(f"\n{'operation':12} {'count':>7} {'per s':>7} {'p50 ms':>8} {'p99 ms':>8}  statuses")
@@ -566,10 +610,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"drain {end.drain_s:.1f} s; unsettled {end.unsettled}; end state {end.broken}")
     verdict = (verify.stdout + verify.stderr.strip().rsplit("\n", 1)[-1]).strip()
     print(f"staypulse metrics verify: exit {verify.returncode}: {verdict[-2000:]}")
+    for line in load.transport_errors[:10]:
+        print(f"no answer: {line}")
     for name, lines in server_errors.items():
         for line in lines[:5]:
             print(f"{name} logged: {line[:500]}")
-    print(f"peak RSS MiB {peak_rss}\nCPU s {cpu}")
+    print(f"peak RSS MiB {peak_rss}\nCPU s {cpu}\nPostgres connections at most {load.peak_connections}")
 
     checks = {
         "no_5xx": failures_5xx == 0,
@@ -600,8 +646,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "commit_to_dashboard_p99_ms": p99,
         "commit_to_dashboard_samples": len(samples),
         "dashboard_updates_missing": missing,
+        "postgres_connections_peak": load.peak_connections,
         "errors_5xx": failures_5xx,
         "transport_errors": transport,
+        "stripe_pay_failures": stripe_failures,
         "error_log_lines": logged_errors,
         "outbox_events": end.outbox_events,
         "outbox_unpublished": end.unsettled["outbox events not relayed"],
