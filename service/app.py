@@ -14,6 +14,7 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 from realtime.hub import Hub
+from realtime.page import dashboard_router
 from realtime.routes import TicketController, metrics_socket
 from reporting.routes import HostEarningsController, ReportController, ReportScheduleController
 from service.auth.routes import AuthController, login_rate_limit
@@ -83,7 +84,7 @@ def create_app(settings: Settings) -> Litestar:
         await redis.aclose()
 
     return Litestar(
-        route_handlers=[api, metrics_socket, HealthController, PrometheusController],
+        route_handlers=[api, metrics_socket, dashboard_router, HealthController, PrometheusController],
         plugins=[sqlalchemy_plugin(settings), problem_details_plugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
