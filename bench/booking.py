@@ -14,15 +14,16 @@ conflicts. The two sides take turns in rounds, so that both meet the same machin
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import dataclasses
 import datetime as dt
 import json
-import os
-import socket
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -33,12 +34,10 @@ import asyncpg
 import httpx
 import psutil
 
-from migrations import upgrade_to_head
+from bench.servers import asyncpg_dsn, bench_database, child_process, free_port, server_urls
 from service.auth.tokens import jwt_auth
 from service.settings import Settings
 
-ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGET_RATIO = 0.7
 BASELINE_APP = "bench.booking_baseline:app"
 ROUNDS = 6
@@ -81,30 +80,9 @@ class Run:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(ADMIN_URL)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def database_url(name: str) -> str:
-    head, _, tail = ADMIN_URL.partition("://")
-    authority, _, _ = tail.partition("/")
-    return f"{head}://{authority}/{name}"
-
-
 async def seed(url: str, properties: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """One host owning `properties` places, and one guest; answers the guest and the property ids."""
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         host, guest = uuid.uuid4(), uuid.uuid4()
         await connection.executemany(
@@ -141,26 +119,10 @@ class Server:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
-    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def server(name: str, command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
     base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command} exited: {process.stderr.read().decode() if process.stderr else ''}")
-            try:
-                if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{command} did not start")
-            time.sleep(0.1)
-        yield Server(base_url, process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with child_process(name, command, env, ready_url=f"{base_url}/health/live") as child:
+        yield Server(base_url, child.pid)
 
 
 async def drive(name: str, target: Server, token: str, bodies: list[dict[str, Any]], concurrency: int) -> Run:
@@ -196,51 +158,44 @@ def bodies_for(properties: list[uuid.UUID]) -> list[dict[str, Any]]:
     ]
 
 
-async def main(requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
-    name = f"staypulse_bench_booking_{uuid.uuid4().hex[:8]}"
-    await admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = database_url(name)
-        await asyncio.to_thread(upgrade_to_head, url)
-        per_side = requests + warmup
-        guest, properties = await seed(url, 2 * per_side)
-        settings = Settings.from_env({}).with_servers(url, REDIS_URL)
-        token = jwt_auth(settings).create_token(identifier=str(guest), token_extras={"roles": ["guest"]})
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": REDIS_URL,
-            "STAYPULSE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
-            "LOG_LEVEL": "WARNING",
-            "BENCH_GUEST_ID": str(guest),
-        }
-        app_bodies, baseline_bodies = bodies_for(properties[:per_side]), bodies_for(properties[per_side:])
-        baseline_port, app_port = free_port(), free_port()
-        baseline_command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            BASELINE_APP,
-            f"--port={baseline_port}",
-            "--log-level=warning",
-        ]
-        app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(app_port)]
-        with (
-            server(baseline_command, env, baseline_port) as baseline_server,
-            server(app_command, env, app_port) as app_server,
-        ):
-            await drive("warm-up", baseline_server, token, baseline_bodies[:warmup], concurrency)
-            await drive("warm-up", app_server, token, app_bodies[:warmup], concurrency)
-            # Alternate rounds so that both sides meet the same machine load (it is shared and noisy).
-            baseline_runs, app_runs = [], []
-            chunk = max(1, requests // ROUNDS)
-            for start in range(warmup, per_side, chunk):
-                baseline_runs.append(
-                    await drive("baseline", baseline_server, token, baseline_bodies[start : start + chunk], concurrency)
-                )
-                app_runs.append(await drive("app", app_server, token, app_bodies[start : start + chunk], concurrency))
-        baseline, app = Run.combine("baseline", baseline_runs), Run.combine("app", app_runs)
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+async def main(url: str, redis_url: str, requests: int, concurrency: int, warmup: int) -> dict[str, Any]:
+    per_side = requests + warmup
+    guest, properties = await seed(url, 2 * per_side)
+    settings = Settings.from_env({}).with_servers(url, redis_url)
+    token = jwt_auth(settings).create_token(identifier=str(guest), token_extras={"roles": ["guest"]})
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "STAYPULSE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_GUEST_ID": str(guest),
+    }
+    app_bodies, baseline_bodies = bodies_for(properties[:per_side]), bodies_for(properties[per_side:])
+    baseline_port, app_port = free_port(), free_port()
+    baseline_command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        BASELINE_APP,
+        f"--port={baseline_port}",
+        "--log-level=warning",
+    ]
+    app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(app_port)]
+    with (
+        server("baseline", baseline_command, env, baseline_port) as baseline_server,
+        server("staypulse api", app_command, env, app_port) as app_server,
+    ):
+        await drive("warm-up", baseline_server, token, baseline_bodies[:warmup], concurrency)
+        await drive("warm-up", app_server, token, app_bodies[:warmup], concurrency)
+        # Alternate rounds so that both sides meet the same machine load (it is shared and noisy).
+        baseline_runs, app_runs = [], []
+        chunk = max(1, requests // ROUNDS)
+        for start in range(warmup, per_side, chunk):
+            baseline_runs.append(
+                await drive("baseline", baseline_server, token, baseline_bodies[start : start + chunk], concurrency)
+            )
+            app_runs.append(await drive("app", app_server, token, app_bodies[start : start + chunk], concurrency))
+    baseline, app = Run.combine("baseline", baseline_runs), Run.combine("app", app_runs)
 
     for run in (baseline, app):
         print(
@@ -273,4 +228,9 @@ if __name__ == "__main__":
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=300)
     arguments = parser.parse_args()
-    print(json.dumps(asyncio.run(main(arguments.requests, arguments.concurrency, arguments.warmup))))
+    server_url, redis_url = server_urls()
+    with bench_database(server_url, "booking") as database_url:
+        figures = asyncio.run(
+            main(database_url, redis_url, arguments.requests, arguments.concurrency, arguments.warmup)
+        )
+    print(json.dumps(figures))
