@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 import uuid
 from typing import Annotated, Any
 
@@ -10,11 +12,12 @@ import msgspec
 from litestar import Controller, Request, WebSocket, post, websocket
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.exceptions import WebSocketDisconnect
 from litestar.security.jwt import Token
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from realtime.connection import MetricsConnection
+from realtime.connection import CLOSE_INTERNAL_ERROR, MetricsConnection
 from realtime.hub import Hub
 from realtime.messages import Window
 from realtime.tickets import issue_ticket, redeem_ticket
@@ -24,6 +27,8 @@ from service.db import session_factory
 from service.errors import NotFound, Problem
 from service.settings import Settings
 from service.stays import check_date_window
+
+log = logging.getLogger(__name__)
 
 AuthRequest = Request[CurrentUser, Token, State]
 
@@ -87,6 +92,20 @@ async def metrics_socket(
 ) -> None:
     """The host's live metrics. Accepted before any refusal, so the client sees the close code and reason."""
     await socket.accept()
+    try:
+        await _open_and_serve(socket, hub, redis, settings, db_engine)
+    except (WebSocketDisconnect, OSError):
+        return  # the client left
+    except Exception:
+        # Left to Litestar, the socket would close with 4500 and, with no logging config, nothing logged.
+        log.exception("metrics socket failed before its snapshot")
+        with contextlib.suppress(Exception):
+            await socket.close(CLOSE_INTERNAL_ERROR, "server error")
+
+
+async def _open_and_serve(
+    socket: WebSocket[Any, Any, Any], hub: Hub, redis: Redis, settings: Settings, db_engine: AsyncEngine
+) -> None:
     ticket = socket.query_params.get("ticket")
     host_id = await redeem_ticket(redis, settings, ticket) if ticket else None
     if host_id is None:
