@@ -33,8 +33,11 @@ is booking k of the host means every booking before k is applied too, and k itse
 dashboard at the first update frame whose cause is booking k of the same host with k > j, or k == j and an event
 other than `booking.created`. Only bookings committed after the dashboard's snapshot arrived count.
 
-Stallable dashboards get a small receive buffer (SO_RCVBUF) and a one-frame client queue, so that once they stop
-reading the server's send buffers fill after a few dozen frames and the server's stall timeout can run out.
+Stallable dashboards get a small receive buffer (SO_RCVBUF), a one-frame client queue and no compression, so that
+once they stop reading the buffers between them and the server fill as soon as possible and the server's stall
+timeout can run out. Even so it takes about 4 MiB of frames here: the server's kernel send buffer grows to
+net.ipv4.tcp_wmem's maximum. Give them a host with many properties (long frames): `stallable_hosts`.
+No dashboard sends pings: a stalled one would give up on its own pong, queued behind the unread frames.
 """
 
 from __future__ import annotations
@@ -87,13 +90,14 @@ class Window:
 @dataclasses.dataclass(frozen=True)
 class FleetPlan:
     """Who opens what: `count` dashboards spread round-robin over `hosts`, the first `stallable` of them able to
-    stall (they read normally until told to stop)."""
+    stall (they read normally until told to stop), spread over `stallable_hosts` if given."""
 
     base_url: str
     hosts: Sequence[HostAccess]
     count: int
     window: Window
     stallable: int = 0
+    stallable_hosts: Sequence[HostAccess] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,7 +191,10 @@ async def _open_one(http: httpx.AsyncClient, plan: FleetPlan, host: HostAccess, 
     sock.setblocking(False)
     try:
         await asyncio.get_running_loop().sock_connect(sock, (base.hostname or "127.0.0.1", base.port or 80))
-        websocket = await connect(url, sock=sock, max_queue=1 if stallable else 64, ping_interval=None)
+        compression = None if stallable else "deflate"  # what browsers offer; see STALLED_RCVBUF_BYTES
+        websocket = await connect(
+            url, sock=sock, max_queue=1 if stallable else 64, ping_interval=None, compression=compression
+        )
     except BaseException:
         sock.close()
         raise
@@ -208,12 +215,16 @@ class Fleet:
     async def __aenter__(self) -> Fleet:
         plan = self.plan
         gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-        limits = httpx.Limits(max_connections=OPEN_CONCURRENCY, max_keepalive_connections=OPEN_CONCURRENCY)
+        # Idle keep-alive connections are dropped before the server's own 5 s timeout can close one under a request.
+        limits = httpx.Limits(
+            max_connections=OPEN_CONCURRENCY, max_keepalive_connections=OPEN_CONCURRENCY, keepalive_expiry=1.0
+        )
 
         async def open_one(http: httpx.AsyncClient, index: int) -> Dashboard:
+            stallable = index < plan.stallable
+            hosts = plan.stallable_hosts if stallable and plan.stallable_hosts else plan.hosts
             async with gate, asyncio.timeout(OPEN_TIMEOUT_S):
-                host = plan.hosts[index % len(plan.hosts)]
-                return await _open_one(http, plan, host, stallable=index < plan.stallable)
+                return await _open_one(http, plan, hosts[index % len(hosts)], stallable)
 
         async with httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=OPEN_TIMEOUT_S) as http:
             opening = [asyncio.create_task(open_one(http, index)) for index in range(plan.count)]
