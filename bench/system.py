@@ -1,7 +1,7 @@
 """System benchmark: 2 API and 2 worker processes under a mixed workload with live dashboards, then proof that
 nothing was lost.
 
-    .venv/bin/python bench/system.py [--seconds 90] [--dashboards 1000] [--hosts 50] [--users 8]
+    .venv/bin/python bench/system.py [--seconds 90] [--dashboards 1000] [--hosts 100] [--users 8]
     .venv/bin/python bench/system.py --seconds 20 --dashboards 100          # a quick check that it all works
 
 On the machine's Postgres and Redis (`DATABASE_URL` / `REDIS_URL` override) it creates and migrates a database of
@@ -113,9 +113,7 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=90.0, help="length of the load (default 90)")
     parser.add_argument("--dashboards", type=int, default=1_000, help="live dashboards during the load (1000)")
-    # 50: each API process then runs one Redis reader per host with a dashboard there; at about 100 such hosts per
-    # process the app's Redis pool (redis-py's default 100 connections) runs dry (docs/operations.md, Redis).
-    parser.add_argument("--hosts", type=int, default=50, help="hosts, each with their properties (50)")
+    parser.add_argument("--hosts", type=int, default=100, help="hosts, each with their properties (100)")
     parser.add_argument("--properties-per-host", type=int, default=3, help="properties per host (3)")
     parser.add_argument("--users", type=int, default=8, help="virtual users sending requests (8)")
     parser.add_argument("--drain-timeout", type=float, default=180.0, help="seconds to wait for the pipeline (180)")
