@@ -121,17 +121,6 @@ class Child:
         self.log.seek(0, os.SEEK_END)
         return lines
 
-    def peak_rss_bytes(self) -> int | None:
-        """The kernel's high-water mark of the process's resident memory (VmHWM), None once it has exited."""
-        try:
-            with open(f"/proc/{self.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) * 1024
-        except FileNotFoundError:
-            return None
-        return None
-
     def stop(self) -> None:
         """SIGTERM, as a process manager stops it; SIGKILL only if it does not exit in time."""
         if self.process.poll() is None:
