@@ -18,6 +18,11 @@ on a shared machine. The last line is JSON: {"bench": "booking", "bookings_per_s
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
 import calendar
@@ -26,27 +31,20 @@ import datetime as dt
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import psutil
 
-from migrations import upgrade_to_head
+from bench.servers import asyncpg_dsn, bench_database, child_process, free_port, server_urls
 from service.auth.tokens import jwt_auth
 from service.settings import Settings
 
-ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 TARGET_RATIO = 0.7
 BASELINE_APP = "bench.booking_baseline:app"
 WRK_SCRIPT = Path(__file__).with_name("booking.lua")
@@ -107,30 +105,9 @@ class Side:
         return weighted[-1][0] / 1000
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(ADMIN_URL)
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
-
-
-def database_url(name: str) -> str:
-    head, _, tail = ADMIN_URL.partition("://")
-    authority, _, _ = tail.partition("/")
-    return f"{head}://{authority}/{name}"
-
-
 async def seed(url: str, properties: int) -> tuple[uuid.UUID, list[uuid.UUID]]:
     """One host owning `properties` places, and one guest; answers the guest and the property ids."""
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
         host, guest = uuid.uuid4(), uuid.uuid4()
         await connection.executemany(
@@ -167,30 +144,10 @@ class Server:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
-    """Run a server until the block ends. Its log goes to a temporary file (a pipe nobody reads would stall the
-    server once full) and is shown if it exits early."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
-        base_url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"{command} exited: {log.read().decode(errors='replace')}")
-                try:
-                    if httpx.get(f"{base_url}/health/live", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{command} did not start")
-                time.sleep(0.1)
-            yield Server(base_url, process.pid)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+def server(name: str, command: list[str], env: dict[str, str], port: int) -> Iterator[Server]:
+    base_url = f"http://127.0.0.1:{port}"
+    with child_process(name, command, env, ready_url=f"{base_url}/health/live") as child:
+        yield Server(base_url, child.pid)
 
 
 async def stored_bookings(db: asyncpg.Connection, side: Side) -> int:
@@ -260,63 +217,58 @@ async def profile_app(
         raise RuntimeError("py-spy failed (it needs permission to trace the server: run as root or allow ptrace)")
 
 
-async def main(rounds: int, seconds: int, concurrency: int, warmup: int, profile: Path | None) -> dict[str, Any]:
-    name = f"staypulse_bench_booking_{uuid.uuid4().hex[:8]}"
+async def main(
+    url: str, redis_url: str, rounds: int, seconds: int, concurrency: int, warmup: int, profile: Path | None
+) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
-    await admin(f'CREATE DATABASE "{name}"')
-    try:
-        url = database_url(name)
-        await asyncio.to_thread(upgrade_to_head, url)
-        guest, properties = await seed(url, 2 * PROPERTIES_PER_SIDE)
-        settings = Settings.from_env({}).with_servers(url, REDIS_URL)
-        token = jwt_auth(settings).create_token(identifier=str(guest), token_extras={"roles": ["guest"]})
-        env = {
-            "DATABASE_URL": url,
-            "REDIS_URL": REDIS_URL,
-            "STAYPULSE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
-            "LOG_LEVEL": "WARNING",
-            "BENCH_GUEST_ID": str(guest),
-        }
-        baseline_port, app_port = free_port(), free_port()
-        baseline_command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            BASELINE_APP,
-            f"--port={baseline_port}",
-            "--log-level=warning",
-        ]
-        app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(app_port)]
-        with (
-            tempfile.TemporaryDirectory() as folder,
-            server(baseline_command, env, baseline_port) as baseline_server,
-            server(app_command, env, app_port) as app_server,
-        ):
-            sides = []
-            for index, (label, target) in enumerate((("baseline", baseline_server), ("app", app_server))):
-                ids = properties[index * PROPERTIES_PER_SIDE : (index + 1) * PROPERTIES_PER_SIDE]
-                ids_file = Path(folder) / f"{label}.txt"
-                ids_file.write_text("".join(f"{pid}\n" for pid in ids))
-                sides.append(Side(label, target, ids, ids_file))
-            db = await asyncpg.connect(url)
-            try:
-                for side in sides:
-                    await drive(db, side, token, warmup, concurrency)
-                # Alternate rounds, changing who goes first, so that both sides meet the same machine load.
-                for number in range(rounds):
-                    for side in sides[:: -1 if number % 2 else 1]:
-                        side.rounds.append(await drive(db, side, token, seconds, concurrency))
-                if profile is not None:
-                    await profile_app(db, sides[1], token, seconds, concurrency, profile)
-                events = await db.fetchval("SELECT count(*) FROM outbox_events WHERE type = 'booking.created'")
-                bookings = await db.fetchval("SELECT count(*) FROM bookings")
-            finally:
-                await db.close()
-        if events != bookings:
-            raise RuntimeError(f"{bookings} bookings stored but {events} booking.created events")
-        baseline, app = sides
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    guest, properties = await seed(url, 2 * PROPERTIES_PER_SIDE)
+    settings = Settings.from_env({}).with_servers(url, redis_url)
+    token = jwt_auth(settings).create_token(identifier=str(guest), token_extras={"roles": ["guest"]})
+    env = {
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "STAYPULSE_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+        "LOG_LEVEL": "WARNING",
+        "BENCH_GUEST_ID": str(guest),
+    }
+    baseline_port, app_port = free_port(), free_port()
+    baseline_command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        BASELINE_APP,
+        f"--port={baseline_port}",
+        "--log-level=warning",
+    ]
+    app_command = [sys.executable, "-m", "service.cli", "api", "--port", str(app_port)]
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        server("baseline", baseline_command, env, baseline_port) as baseline_server,
+        server("staypulse api", app_command, env, app_port) as app_server,
+    ):
+        sides = []
+        for index, (label, target) in enumerate((("baseline", baseline_server), ("app", app_server))):
+            ids = properties[index * PROPERTIES_PER_SIDE : (index + 1) * PROPERTIES_PER_SIDE]
+            ids_file = Path(folder) / f"{label}.txt"
+            ids_file.write_text("".join(f"{pid}\n" for pid in ids))
+            sides.append(Side(label, target, ids, ids_file))
+        db = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            for side in sides:
+                await drive(db, side, token, warmup, concurrency)
+            # Alternate rounds, changing who goes first, so that both sides meet the same machine load.
+            for number in range(rounds):
+                for side in sides[:: -1 if number % 2 else 1]:
+                    side.rounds.append(await drive(db, side, token, seconds, concurrency))
+            if profile is not None:
+                await profile_app(db, sides[1], token, seconds, concurrency, profile)
+            events = await db.fetchval("SELECT count(*) FROM outbox_events WHERE type = 'booking.created'")
+            bookings = await db.fetchval("SELECT count(*) FROM bookings")
+        finally:
+            await db.close()
+    if events != bookings:
+        raise RuntimeError(f"{bookings} bookings stored but {events} booking.created events")
+    baseline, app = sides
 
     for side in (baseline, app):
         print(
@@ -362,9 +314,19 @@ if __name__ == "__main__":
         sys.exit("bench/booking.py needs wrk on the PATH (Debian/Ubuntu: apt-get install wrk)")
     if arguments.profile is not None and shutil.which("py-spy") is None:
         sys.exit("--profile needs py-spy on the PATH (.venv/bin/pip install py-spy)")
-    figures = asyncio.run(
-        main(arguments.rounds, arguments.seconds, arguments.concurrency, arguments.warmup, arguments.profile)
-    )
+    server_url, redis_url = server_urls()
+    with bench_database(server_url, "booking") as database_url:
+        figures = asyncio.run(
+            main(
+                database_url,
+                redis_url,
+                arguments.rounds,
+                arguments.seconds,
+                arguments.concurrency,
+                arguments.warmup,
+                arguments.profile,
+            )
+        )
     print(json.dumps(figures))
     if figures["failures"]:
         sys.exit(1)

@@ -36,6 +36,7 @@ from ingest.pg import create_pool
 from ingest.streams import (
     DEAD_LETTER_MAXLEN,
     EVENTS_GROUP,
+    HOST_UPDATES_FEED_MAXLEN,
     HOST_UPDATES_MAXLEN,
     OutboxMessage,
     dead_letter_stream,
@@ -43,6 +44,7 @@ from ingest.streams import (
     events_stream,
     failures_key,
     host_seq_key,
+    host_updates_feed,
     host_updates_stream,
 )
 from service.app import redis_client
@@ -58,16 +60,42 @@ RETRY_DELAY_S = 1.0
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
-# Per host: the next `seq` and the update message carrying it, atomically, for all hosts of a batch at once.
-# KEYS: seq key, update stream, per host; ARGV: MAXLEN, then event_type, booking_id, property_id, events per host.
+# Per host: the next `seq` and the update message carrying it, atomically, for all hosts of a batch at once; each
+# update goes to the host's stream (history, for resume) and to the feed of all hosts' updates (what the gateway's
+# one reader per process follows), in the same order.
+# KEYS: the feed, then per host: seq key, update stream. ARGV: a host stream's MAXLEN, the feed's MAXLEN, then per
+# host: host_id, event_type, booking_id, property_id, events.
 ANNOUNCE_LUA = """
-for i = 1, #KEYS, 2 do
-    local j = (i - 1) * 2 + 2
+for i = 2, #KEYS, 2 do
+    local j = 3 + (i - 2) / 2 * 5
     local seq = redis.call('INCR', KEYS[i])
-    redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', 'seq', seq, 'event_type', ARGV[j],
-        'booking_id', ARGV[j + 1], 'property_id', ARGV[j + 2], 'events', ARGV[j + 3])
+    local fields = {'seq', seq, 'event_type', ARGV[j + 1], 'booking_id', ARGV[j + 2], 'property_id', ARGV[j + 3],
+        'events', ARGV[j + 4]}
+    redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'host_id', ARGV[j], unpack(fields))
 end
 """
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """One host's update after a batch: its cause (the host's last change applied) and how many events it had."""
+
+    host_id: uuid.UUID
+    event_type: str
+    booking_id: str | None
+    property_id: uuid.UUID
+    events: int
+
+
+def announce_arguments(settings: Settings, announcements: Sequence[Announcement]) -> tuple[list[str], list[str | int]]:
+    """KEYS and ARGV of `ANNOUNCE_LUA` for these hosts' updates."""
+    keys = [host_updates_feed(settings)]
+    args: list[str | int] = [HOST_UPDATES_MAXLEN, HOST_UPDATES_FEED_MAXLEN]
+    for one in announcements:
+        keys += [host_seq_key(settings, one.host_id), host_updates_stream(settings, one.host_id)]
+        args += [str(one.host_id), one.event_type, one.booking_id or "", str(one.property_id), one.events]
+    return keys, args
 
 
 def consumer_name() -> str:
@@ -198,14 +226,15 @@ class Aggregator:
         last_by_host: dict[uuid.UUID, Change] = {}
         counts: dict[uuid.UUID, int] = {}
         for change in changes:
-            last_by_host[change.host_id] = change
+            if change.host_id not in last_by_host or change.seq > last_by_host[change.host_id].seq:
+                last_by_host[change.host_id] = change
             counts[change.host_id] = counts.get(change.host_id, 0) + 1
         if last_by_host:
-            keys: list[str] = []
-            args: list[str | int] = [HOST_UPDATES_MAXLEN]
-            for host_id, cause in last_by_host.items():
-                keys += [host_seq_key(self.settings, host_id), host_updates_stream(self.settings, host_id)]
-                args += [cause.event_type, cause.booking_id or "", str(cause.property_id), counts[host_id]]
+            announcements = [
+                Announcement(host_id, cause.event_type, cause.booking_id, cause.property_id, counts[host_id])
+                for host_id, cause in last_by_host.items()
+            ]
+            keys, args = announce_arguments(self.settings, announcements)
             await self._announce_script(keys=keys, args=args, client=pipe)
         if settled or last_by_host:
             await pipe.execute()

@@ -50,6 +50,7 @@ class Change:
     event_type: str
     property_id: uuid.UUID
     booking_id: str | None
+    seq: int  # the event's outbox id: a host's update names its change of the highest seq in the batch
 
 
 class MalformedEvent(ValueError):
@@ -129,7 +130,7 @@ async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessa
         if message.type.startswith("property."):
             merged = merge_property(after[message.property_id], message)
             if merged != after[message.property_id]:
-                changes.append(Change(message.host_id, message.type, message.property_id, None))
+                changes.append(Change(message.host_id, message.type, message.property_id, None, message.seq))
             after[message.property_id] = merged
         elif message.type.startswith("availability."):
             blocks.append(message)
@@ -176,7 +177,7 @@ async def _apply_blocks(connection: asyncpg.Connection, messages: list[OutboxMes
         "ON CONFLICT (block_id) DO UPDATE SET removed = metric_blocks.removed OR EXCLUDED.removed",
         rows,
     )
-    return [Change(m.host_id, m.type, m.property_id, None) for m in messages]
+    return [Change(m.host_id, m.type, m.property_id, None, m.seq) for m in messages]
 
 
 async def _apply_bookings(
@@ -226,7 +227,7 @@ async def _apply_bookings(
         hosts[property_id] = host_id
         if facts != merged or merged_seq != last_seq:
             writes.append(_booking_row(booking_id, property_id, host_id, merged_seq, merged))
-            changes += [Change(host_id, m.type, property_id, booking_id) for m in events[-1:]]
+            changes += [Change(host_id, m.type, property_id, booking_id, m.seq) for m in events[-1:]]
     await _store_bookings(connection, writes)
     await _store_days(connection, deltas, hosts)
     return changes

@@ -16,6 +16,9 @@ from service.settings import Settings
 
 EVENTS_GROUP = "aggregators"
 HOST_UPDATES_MAXLEN = 1_000
+# Every host's updates in one stream: a gateway process follows it with one reader; 10,000 entries are many
+# seconds of updates at the busiest, and a reader that fell further behind only sees later updates coalesced.
+HOST_UPDATES_FEED_MAXLEN = 10_000
 DEAD_LETTER_MAXLEN = 10_000
 
 
@@ -60,6 +63,11 @@ def failures_key(settings: Settings) -> str:
 
 def host_updates_stream(settings: Settings, host_id: uuid.UUID) -> str:
     return f"{settings.redis_prefix}:host:{host_id}:updates"
+
+
+def host_updates_feed(settings: Settings) -> str:
+    """Every host's updates, each entry the same as on the host's stream plus `host_id`."""
+    return f"{settings.redis_prefix}:hosts:updates"
 
 
 def host_seq_key(settings: Settings, host_id: uuid.UUID) -> str:

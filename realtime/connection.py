@@ -21,14 +21,13 @@ import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from realtime.figures import Figures
 from realtime.hub import Hub
 from realtime.messages import Error, Heartbeat, ServerMessage, Snapshot, Update, Window, client_decoder, encoder
+from realtime.telemetry import close_socket
 from realtime.updates import HostUpdate, current_seq, missed_since
 from service.errors import Problem
-from service.hosts.metrics import host_metrics
-from service.hosts.schemas import HostMetricsOut
 from service.settings import Settings
 from service.stays import check_date_window
 
@@ -52,7 +51,6 @@ class MetricsConnection:
         hub: Hub,
         redis: Redis,
         settings: Settings,
-        sessions: async_sessionmaker[AsyncSession],
         host_id: uuid.UUID,
         window: Window,
     ) -> None:
@@ -60,7 +58,6 @@ class MetricsConnection:
         self.hub = hub
         self.redis = redis
         self.settings = settings
-        self.sessions = sessions
         self.host_id = host_id
         self.window = window
         self.sent_seq = 0
@@ -82,15 +79,15 @@ class MetricsConnection:
         async with self.sending:
             if since is not None and (missed := await missed_since(self.redis, self.settings, self.host_id, since)):
                 # The figures are read once, after the last missed update, so every missed frame carries them.
-                metrics = await self._metrics(self.window)
+                figures = await self._figures(self.window, missed[-1].seq)
                 self.sent_seq = since
                 for update in missed:
                     self.sent_seq = update.seq
-                    await self._send(Update(update.seq, metrics, update.cause))
+                    await self._send(Update(update.seq, figures.encoded, update.cause))
             elif since is None or missed is None:
                 await self._snapshot(self.window)
             else:
-                await self._metrics(self.window)  # nothing missed: only check the window is the host's
+                await self._figures(self.window, since)  # nothing missed: only check the window is the host's
                 self.sent_seq = since
 
     async def serve(self) -> None:
@@ -109,10 +106,10 @@ class MetricsConnection:
                 # A stalled transport may never take the close frame either; returning drops the connection.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(CLOSE_GRACE_S):
-                        await self.socket.close(CLOSE_STALLED, "client too slow to read its updates")
+                        await close_socket(self.socket, CLOSE_STALLED, "client too slow to read its updates")
             elif error is not None and not isinstance(error, (WebSocketDisconnect, OSError)):
                 log.error("metrics socket failed", exc_info=error, extra={"host_id": str(self.host_id)})
-                await self.socket.close(CLOSE_INTERNAL_ERROR, "server error")
+                await close_socket(self.socket, CLOSE_INTERNAL_ERROR, "server error")
 
     def stop(self) -> None:
         self.hub.leave(self.host_id, self)
@@ -152,23 +149,23 @@ class MetricsConnection:
                 if update is None or update.seq <= self.sent_seq:
                     continue
                 try:
-                    metrics = await self._metrics(self.window)
+                    figures = await self._figures(self.window, update.seq)
                 except Problem as exc:
                     await self._send(Error(str(exc.detail)))
                     continue
                 coalesced = update.seq - self.sent_seq - 1
                 self.sent_seq = update.seq
-                await self._send(Update(update.seq, metrics, update.cause, coalesced))
+                await self._send(Update(update.seq, figures.encoded, update.cause, coalesced))
 
     async def _snapshot(self, window: Window) -> None:
         seq = await current_seq(self.redis, self.settings, self.host_id)
-        metrics = await self._metrics(window)
+        figures = await self._figures(window, seq)
         self.window, self.sent_seq = window, seq
-        await self._send(Snapshot(seq, window, metrics))
+        await self._send(Snapshot(seq, window, figures.encoded))
 
-    async def _metrics(self, window: Window) -> HostMetricsOut:
-        async with self.sessions() as session:
-            return await host_metrics(session, self.host_id, window.start, window.end, window.property_ids)
+    async def _figures(self, window: Window, seq: int) -> Figures:
+        """The window's figures including at least update `seq`, shared with this process's other sockets on it."""
+        return await self.hub.figures.including(self.host_id, window, seq)
 
     async def _send_locked(self, message: ServerMessage) -> None:
         async with self.sending:

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import msgspec
 
-from service.hosts.schemas import HostMetricsOut
-
 # Properties one socket may watch, in the handshake's query and in a subscribe message alike.
 MAX_PROPERTIES = 100
 PropertyIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=MAX_PROPERTIES)]
@@ -35,11 +33,12 @@ class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type", forbid_unknow
 
 
 class Snapshot(msgspec.Struct, tag="snapshot", tag_field="type"):
-    """Everything up to and including the host's update `seq`; later updates have a greater seq."""
+    """Everything up to and including the host's update `seq`; later updates have a greater seq. `metrics` is a
+    `HostMetricsOut` encoded once for every socket sharing it (`realtime.figures`)."""
 
     seq: int
     window: Window
-    metrics: HostMetricsOut
+    metrics: msgspec.Raw
 
 
 class Cause(msgspec.Struct):
@@ -48,10 +47,11 @@ class Cause(msgspec.Struct):
 
 
 class Update(msgspec.Struct, tag="update", tag_field="type"):
-    """The window's metrics after the host's update `seq`; `coalesced` earlier updates were folded into it."""
+    """The window's metrics (an encoded `HostMetricsOut`) after the host's update `seq`; `coalesced` earlier
+    updates were folded into it."""
 
     seq: int
-    metrics: HostMetricsOut
+    metrics: msgspec.Raw
     cause: Cause
     coalesced: int = 0
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -17,12 +19,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from ingest.aggregator import ANNOUNCE_LUA
-from ingest.streams import HOST_UPDATES_MAXLEN, host_seq_key, host_updates_stream
+from ingest.aggregator import ANNOUNCE_LUA, Announcement, announce_arguments
+from ingest.streams import host_updates_stream
+from realtime.figures import SharedFigures
 from realtime.hub import Hub
+from realtime.messages import Window
 from realtime.tickets import ticket_key
 from realtime.updates import HostUpdate
 from service.app import redis_client
+from service.errors import NotFound
+from service.hosts.metrics import Sums, metrics_out
+from service.hosts.schemas import HostMetricsOut
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up
 from tests.db import confirm
@@ -30,6 +37,8 @@ from tests.live_server import live_server
 from tests.pipeline import pipeline_for
 
 FRAME_TIMEOUT_S = 15
+STALL_TEST_TIMEOUT_S = 60
+STALL_TEST_PROPERTIES = 100
 WINDOW = {"from": days_ahead(10).isoformat(), "to": days_ahead(20).isoformat()}
 
 
@@ -65,6 +74,21 @@ async def refusal(url: str) -> Close:
             await next_message(socket)
     assert closed.value.rcvd is not None
     return closed.value.rcvd
+
+
+async def announce(settings: Settings, host_id: uuid.UUID, property_id: uuid.UUID, count: int = 1) -> list[str]:
+    """`count` updates of the host written at once by the aggregator's own announce script; answers their causes'
+    booking ids."""
+    announcements = [
+        Announcement(host_id, "booking.confirmed", str(uuid.uuid4()), property_id, 1) for _ in range(count)
+    ]
+    keys, args = announce_arguments(settings, announcements)
+    redis = redis_client(settings)
+    try:
+        await redis.eval(ANNOUNCE_LUA, len(keys), *keys, *args)
+    finally:
+        await redis.aclose()
+    return [str(one.booking_id) for one in announcements]
 
 
 async def host_with_property(client: Client) -> tuple[uuid.UUID, dict[str, str], dict[str, Any]]:
@@ -245,21 +269,79 @@ async def test_a_burst_of_updates_reaches_the_client_coalesced_into_one_frame(
     the newest, and the frame says how many it folded in."""
     host_id, host, prop = await host_with_property(client)
     burst = 50
-    keys = [host_seq_key(settings, host_id), host_updates_stream(settings, host_id)] * burst
-    args: list[str | int] = [HOST_UPDATES_MAXLEN]
-    for _ in range(burst):
-        args += ["booking.confirmed", str(uuid.uuid4()), prop["id"], 1]
-    redis = redis_client(settings)
-    try:
-        async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
-            snapshot = await next_message(socket)
-            await redis.eval(ANNOUNCE_LUA, len(keys), *keys, *args)
-            update = await next_message(socket)
-    finally:
-        await redis.aclose()
+    async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+        snapshot = await next_message(socket)
+        causes = await announce(settings, host_id, uuid.UUID(prop["id"]), burst)
+        update = await next_message(socket)
     assert update["type"] == "update"
     assert (update["seq"], update["coalesced"]) == (snapshot["seq"] + burst, burst - 1)
-    assert update["cause"]["booking_id"] == args[-3]
+    assert update["cause"]["booking_id"] == causes[-1]
+
+
+async def server_closes(base_url: str, code: int) -> float:
+    """How many live metrics sockets the server has closed with `code`, from its Prometheus page."""
+    async with httpx.AsyncClient(base_url=base_url) as http:
+        page = (await http.get("/metrics")).text
+    sample = f'staypulse_ws_metrics_server_closes_total{{code="{code}"}} '
+    return next((float(line.removeprefix(sample)) for line in page.splitlines() if line.startswith(sample)), 0.0)
+
+
+async def frames_until_closed(socket: ClientConnection) -> list[dict[str, Any]]:
+    frames = []
+    try:
+        while True:
+            frames.append(await next_message(socket))
+    except ConnectionClosed:
+        return frames
+
+
+async def stalling_socket(url: str) -> ClientConnection:
+    """A client with a tiny receive buffer that takes one frame into its queue and then stops reading. It sends no
+    pings (their answers would wait behind the unread frames and the client would give up first) and takes frames
+    uncompressed (compressed, the repetitive JSON would need ten times as many updates to fill the buffers)."""
+    raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4_096)  # before connect: the window the server sees
+    raw.setblocking(False)
+    host, port = urlsplit(url).hostname or "", urlsplit(url).port or 80
+    await asyncio.get_running_loop().sock_connect(raw, (host, port))
+    return await connect(url, sock=raw, max_queue=1, ping_interval=None, compression=None)
+
+
+async def test_a_stalled_socket_is_closed_with_4408_and_the_hosts_other_socket_keeps_its_order(
+    client: Client, settings: Settings
+) -> None:
+    """One of a host's two sockets stops reading while updates keep coming: once the buffers between server and
+    client are full, the server's send waits; after WS_STALL_TIMEOUT_SECONDS it gives the socket up (4408,
+    counted at /metrics, since the stalled client never reads the close frame) while the other socket receives
+    every update in order and without gap."""
+    host_id, host, prop = await host_with_property(client)
+    # Long frames (a row per property) fill the buffers in a few dozen updates: the kernel's send buffer alone
+    # grows to net.ipv4.tcp_wmem's maximum (4 MiB here).
+    for _ in range(STALL_TEST_PROPERTIES - 1):
+        await create_property(client, host)
+    with live_server(dataclasses.replace(settings, ws_stall_timeout_seconds=1)) as url:
+        closed_before = await server_closes(url, 4408)
+        stalled = await stalling_socket(socket_url(url, ticket=await new_ticket(client, host), **WINDOW))
+        try:
+            assert (await next_message(stalled))["type"] == "snapshot"
+            async with connect(socket_url(url, ticket=await new_ticket(client, host), **WINDOW)) as reader:
+                seq = (await next_message(reader))["seq"]
+                async with asyncio.timeout(STALL_TEST_TIMEOUT_S):
+                    while await server_closes(url, 4408) == closed_before:
+                        for _ in range(20):
+                            cause = (await announce(settings, host_id, uuid.UUID(prop["id"])))[-1]
+                            update = await next_message(reader)
+                            assert (update["seq"], update["coalesced"]) == (seq + 1, 0)
+                            assert update["cause"]["booking_id"] == cause
+                            seq = update["seq"]
+                cause = (await announce(settings, host_id, uuid.UUID(prop["id"])))[-1]
+                assert (await next_message(reader))["cause"]["booking_id"] == cause  # still served after the close
+            # Reading again, the stalled client gets what was buffered for it, in order, then the connection ends.
+            seqs = [frame["seq"] for frame in await frames_until_closed(stalled)]
+            assert seqs == sorted(set(seqs))
+            assert seqs[-1] < seq
+        finally:
+            await stalled.close()
 
 
 class Collected:
@@ -274,28 +356,116 @@ class Collected:
         self.arrived.set()
 
 
-async def test_one_reader_per_host_fans_out_and_stops_with_the_last_subscriber(settings: Settings) -> None:
-    host_id = uuid.uuid4()
+async def test_one_reader_per_process_fans_out_by_host_and_stops_with_the_last_subscriber(settings: Settings) -> None:
+    host_id, other_host_id = uuid.uuid4(), uuid.uuid4()
     redis = redis_client(settings)
     hub = Hub(redis, settings)
-    first, second = Collected(), Collected()
+    first, second, other = Collected(), Collected(), Collected()
     try:
         await hub.join(host_id, first)
         await hub.join(host_id, second)
-        reader = hub.readers[host_id]
-        assert len(hub.readers) == 1
-        keys = [host_seq_key(settings, host_id), host_updates_stream(settings, host_id)]
-        await redis.eval(ANNOUNCE_LUA, 2, *keys, HOST_UPDATES_MAXLEN, "booking.created", "", str(uuid.uuid4()), 1)
+        await hub.join(other_host_id, other)
+        reader = hub.reader
+        assert reader is not None
+        await announce(settings, host_id, uuid.uuid4())
         async with asyncio.timeout(FRAME_TIMEOUT_S):
             await first.arrived.wait()
             await second.arrived.wait()
-        assert first.seqs == second.seqs == [1]
+        await announce(settings, other_host_id, uuid.uuid4())
+        async with asyncio.timeout(FRAME_TIMEOUT_S):
+            await other.arrived.wait()
+        # The feed is read in order: the other host's update came after, and went to its subscriber only.
+        assert first.seqs == second.seqs == other.seqs == [1]
         hub.leave(host_id, first)
-        assert not reader.task.done()
         hub.leave(host_id, second)
-        assert host_id not in hub.readers
+        assert hub.reader is reader
+        assert not reader.task.done()
+        hub.leave(other_host_id, other)
+        assert hub.reader is None
         async with asyncio.timeout(FRAME_TIMEOUT_S):
             await reader.task
     finally:
         await hub.close()
         await redis.aclose()
+
+
+def figures_of(nights: int) -> HostMetricsOut:
+    return HostMetricsOut(
+        dt.date(2030, 1, 1),
+        dt.date(2030, 1, 31),
+        "EUR",
+        metrics_out(Sums(booked_nights=nights), with_money=True),
+        [],
+        [],
+    )
+
+
+class Computations:
+    """A `compute` for SharedFigures that counts its calls and finishes each only when the test lets it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.called = asyncio.Event()
+        self.finish = asyncio.Event()
+        self.error: Exception | None = None
+
+    async def __call__(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
+        self.calls += 1
+        self.called.set()
+        await self.finish.wait()
+        if self.error is not None:
+            raise self.error
+        return figures_of(self.calls)
+
+    async def started(self, calls: int) -> None:
+        async with asyncio.timeout(FRAME_TIMEOUT_S):
+            while self.calls < calls:
+                self.called.clear()
+                await self.called.wait()
+
+
+async def test_sockets_on_one_window_share_one_computation_and_updates_meanwhile_fold_into_the_next() -> None:
+    compute = Computations()
+    shared = SharedFigures(compute)
+    host_id, window = uuid.uuid4(), Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
+
+    # Ten sockets of the host get update 5 at once: one computation, one encoded result for all.
+    first = [asyncio.create_task(shared.including(host_id, window, 5)) for _ in range(10)]
+    await compute.started(1)
+    compute.finish.set()
+    results = await asyncio.gather(*first)
+    assert compute.calls == 1
+    assert all(result is results[0] for result in results)
+    assert json.loads(bytes(results[0].encoded))["total"]["booked_nights"] == 1
+
+    # Already computed after update 5: asking again for 5 (a new socket's snapshot) costs nothing.
+    assert await shared.including(host_id, window, 5) is results[0]
+
+    # Update 6 starts a computation; updates 7..9 arriving meanwhile wait for it and share the next one.
+    compute.finish.clear()
+    sixth = asyncio.create_task(shared.including(host_id, window, 6))
+    await compute.started(2)
+    later = [asyncio.create_task(shared.including(host_id, window, seq)) for seq in (7, 8, 9, 9)]
+    compute.finish.set()
+    assert json.loads(bytes((await sixth).encoded))["total"]["booked_nights"] == 2
+    folded = await asyncio.gather(*later)
+    assert compute.calls == 3
+    assert all(result is folded[0] for result in folded)
+
+    # Another window of the same host is computed on its own.
+    other_window = Window(dt.date(2030, 2, 1), dt.date(2030, 2, 28))
+    await shared.including(host_id, other_window, 9)
+    assert compute.calls == 4
+
+
+async def test_a_failed_computation_is_not_kept() -> None:
+    compute = Computations()
+    shared = SharedFigures(compute)
+    host_id, window = uuid.uuid4(), Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
+    compute.error, compute.finish = NotFound("No property among yours."), asyncio.Event()
+    compute.finish.set()
+    with pytest.raises(NotFound):
+        await shared.including(host_id, window, 3)
+    compute.error = None
+    assert json.loads(bytes((await shared.including(host_id, window, 3)).encoded))["total"]["booked_nights"] == 2
+    assert compute.calls == 2
