@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: run test lint
+.PHONY: run demo test lint
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit("StayPulse needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -15,6 +15,9 @@ $(INSTALLED): pyproject.toml
 
 run: $(INSTALLED)
 	$(BIN)/staypulse serve --host 127.0.0.1 --port 8000
+
+demo: $(INSTALLED)
+	$(BIN)/staypulse demo --host 127.0.0.1 --port 8000
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -37,10 +37,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import asyncpg
 from redis.asyncio import Redis
 
+from bench.servers import bench_database, remove_redis_keys, server_urls
 from ingest.aggregator import aggregate_events
 from ingest.relay import relay_outbox
 from ingest.streams import EVENTS_GROUP, OutboxMessage, encode, events_stream, host_updates_stream
-from migrations import upgrade_to_head
 from service.settings import Settings
 
 ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "Australia/Sydney")
@@ -338,9 +338,7 @@ async def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             workers.stop()
         baseline_latencies = await baseline_latency(redis, settings.redis_prefix, args.latency_seconds)
     finally:
-        keys = [key async for key in redis.scan_iter(match=f"{settings.redis_prefix}:*", count=1_000)]
-        for offset in range(0, len(keys), 500):
-            await redis.delete(*keys[offset : offset + 500])
+        await remove_redis_keys(settings.redis_url or "", settings.redis_prefix)
         await redis.aclose()
         await connection.close()
     p50, p99 = percentile_ms(latencies, 50), percentile_ms(latencies, 99)
@@ -369,14 +367,6 @@ async def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def execute_on_server(admin_url: str, statement: str) -> None:
-    connection = await asyncpg.connect(admin_url)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sustained", type=int, default=50_000, help="events in the sustained phase")
@@ -385,20 +375,13 @@ def main() -> None:
     parser.add_argument("--aggregators", type=int, default=1, help="aggregator jobs, one per process")
     parser.add_argument("--split", action="store_true", help="run the relay in a process of its own")
     args = parser.parse_args()
-    admin_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    redis_url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    name = f"staypulse_bench_{uuid.uuid4().hex[:10]}"
-    database_url = admin_url.rsplit("/", 1)[0] + f"/{name}"
-    asyncio.run(execute_on_server(admin_url, f'CREATE DATABASE "{name}"'))
-    try:
-        upgrade_to_head(database_url)
+    server_url, redis_url = server_urls()
+    with bench_database(server_url, "pipeline") as database_url:
         settings = dataclasses.replace(
             Settings.from_env({}).with_servers(database_url, redis_url),
             redis_prefix=f"staypulse-bench-{uuid.uuid4().hex[:10]}",
         )
         result = asyncio.run(run(settings, args))
-    finally:
-        asyncio.run(execute_on_server(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     print(json.dumps(result))
 
 

@@ -62,7 +62,14 @@ from bench.dashboards import (
     percentile_ms,
 )
 from bench.pipeline import Workers, baseline_latency, insert
-from bench.search import DEFAULT_DATABASE_URL, DEFAULT_REDIS_URL, api_server, asyncpg_dsn, bench_database
+from bench.servers import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    api_server,
+    asyncpg_dsn,
+    bench_database,
+    remove_redis_keys,
+)
 from ingest.streams import host_updates_stream
 from service.auth.tokens import jwt_auth
 from service.bookings.lifecycle import booking_event_fields
@@ -592,16 +599,6 @@ async def idle_memory(
     finally:
         for process in processes:
             process.stop()
-
-
-async def remove_redis_keys(redis_url: str, prefix: str) -> None:
-    redis = Redis.from_url(redis_url)
-    try:
-        keys = [key async for key in redis.scan_iter(match=f"{prefix}:*", count=1_000)]
-        for offset in range(0, len(keys), 500):
-            await redis.delete(*keys[offset : offset + 500])
-    finally:
-        await redis.aclose()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,23 +10,20 @@ The last line printed is one JSON object with the figures.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
 import json
 import math
-import os
 import random
 import re
-import secrets
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,12 +31,9 @@ import asyncpg
 import httpx
 from sqlalchemy.dialects import postgresql
 
-from migrations import upgrade_to_head
+from bench.servers import api_server, asyncpg_dsn, bench_database, server_urls
 from service.properties.search import SearchCriteria, search_statement
-from service.settings import database_url_for, to_asyncpg_url
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 CITIES = 500
 HOSTS = 1_000
 GUESTS = 1_000
@@ -47,7 +41,6 @@ CALENDAR_SLOTS = 12
 BOOKING_SHARE = 0.35
 BLOCK_SHARE = 0.25
 WARM_UP_REQUESTS = 50
-SERVER_READY_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 10.0
 PLAN_INDEXES = ("ix_properties_search", "ix_availability_blocks_property_during", "ex_bookings_no_overlapping_stays")
 
@@ -166,40 +159,15 @@ def parse_options(argv: Sequence[str] | None = None) -> Options:
     args = parser.parse_args(argv)
     if args.properties < CITIES or args.requests < 1 or not 1 <= args.concurrency <= 20 or args.time_limit <= 0:
         parser.error(f"need --properties >= {CITIES}, --requests >= 1, 1 <= --concurrency <= 20, --time-limit > 0")
+    server_url, redis_url = server_urls()
     return Options(
         properties=args.properties,
         requests=args.requests,
         concurrency=args.concurrency,
         time_limit_s=args.time_limit,
-        server_url=os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
-        redis_url=os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+        server_url=server_url,
+        redis_url=redis_url,
     )
-
-
-def asyncpg_dsn(url: str) -> str:
-    """asyncpg takes libpq-style URLs; accept every form the service's settings accept."""
-    return to_asyncpg_url(url).replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-async def execute_on_server(server_url: str, statement: str) -> None:
-    connection = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-@contextlib.contextmanager
-def bench_database(server_url: str, bench: str = "search") -> Iterator[str]:
-    """A migrated database of this run's own, dropped on the way out whatever happened."""
-    name = f"staypulse_bench_{bench}_{secrets.token_hex(6)}"
-    asyncio.run(execute_on_server(server_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = database_url_for(server_url, name)
-        upgrade_to_head(url)
-        yield url
-    finally:
-        asyncio.run(execute_on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 async def seed(database_url: str, properties: int) -> dict[str, int]:
@@ -269,64 +237,6 @@ async def explain_search(database_url: str, criteria: SearchCriteria) -> str:
     return "\n".join(row[0] for row in rows)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def api_server(database_url: str, redis_url: str, extra_env: Mapping[str, str] | None = None) -> Iterator[str]:
-    """`staypulse api` in a child process, so the server and this load generator do not share one core.
-
-    Its JSON access log is written as in production (to a scratch file) and shown only when something fails.
-    `extra_env` adds or overrides settings (a Redis prefix shared with worker processes, timeouts).
-    """
-    port = free_port()
-    environ = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "STAYPULSE_REDIS_PREFIX": f"staypulse-bench-search-{secrets.token_hex(6)}",
-        **(extra_env or {}),
-    }
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "api", "--host", "127.0.0.1", "--port", str(port)],
-            env=environ,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            wait_until_ready(process, f"http://127.0.0.1:{port}")
-            yield f"http://127.0.0.1:{port}"
-        except BaseException:
-            log.seek(0)
-            print("staypulse api's log, last lines:\n" + "".join(log.readlines()[-20:]), file=sys.stderr)
-            raise
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def wait_until_ready(process: subprocess.Popen[bytes], base_url: str) -> None:
-    deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
-    with httpx.Client(base_url=base_url, timeout=2) as client:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"staypulse api exited with {process.returncode} before it was ready")
-            with contextlib.suppress(httpx.TransportError):
-                if client.get("/health/ready").status_code == 200:
-                    return
-            time.sleep(0.2)
-    raise RuntimeError(f"staypulse api was not ready within {SERVER_READY_TIMEOUT_S} s")
-
-
 async def measure(
     client: httpx.AsyncClient, path: str, params: Sequence[dict[str, str]], concurrency: int, time_limit_s: float
 ) -> Measurement:
@@ -377,7 +287,7 @@ async def run_load(base_url: str, options: Options, today: dt.date) -> tuple[Mea
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_options(argv)
     today = dt.datetime.now(dt.UTC).date()
-    with bench_database(options.server_url) as database_url:
+    with bench_database(options.server_url, "search") as database_url:
         print(f"seeding {options.properties} properties in {CITIES} cities ...", flush=True)
         seed_started = time.perf_counter()
         counts = asyncio.run(seed(database_url, options.properties))

@@ -2,7 +2,8 @@
 
 A round reads a batch (`XREADGROUP`), applies it in one Postgres transaction and `XACK`s after the commit; a crash
 in between leaves the messages pending, and another consumer takes them over with `XAUTOCLAIM` once they have been
-idle for `claim_idle_ms`. Re-applying what was committed but not acked is harmless (see `ingest.apply`).
+idle for `EVENTS_CLAIM_IDLE_SECONDS` (30 s by default). Re-applying what was committed but not acked is harmless
+(see `ingest.apply`).
 
 An event that cannot be applied (malformed) fails alone: the batch is retried one event at a time, the bad one's
 attempts are counted, and after `MAX_ATTEMPTS` it moves to the dead-letter stream with its error. Infrastructure
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 MAX_ATTEMPTS = 5
-CLAIM_IDLE_MS = 30_000
 BLOCK_MS = 1_000
 CLAIM_EVERY_S = 5.0
 RETRY_DELAY_S = 1.0
@@ -111,7 +111,8 @@ class Aggregator:
     settings: Settings
     consumer: str = field(default_factory=consumer_name)
     batch_size: int = BATCH_SIZE
-    claim_idle_ms: int = CLAIM_IDLE_MS
+    # None: the settings' `events_claim_idle_seconds`; tests pass 0 to take over at once.
+    claim_idle_ms: int | None = None
     max_attempts: int = MAX_ATTEMPTS
     # Start by re-reading our own pending messages (a restart under the same name, a failed round).
     own_pending: bool = True
@@ -143,7 +144,7 @@ class Aggregator:
                 self.stream,
                 EVENTS_GROUP,
                 self.consumer,
-                min_idle_time=self.claim_idle_ms,
+                min_idle_time=self._claim_idle_ms(),
                 start_id="0-0",
                 count=self.batch_size - len(entries),
             )
@@ -151,6 +152,11 @@ class Aggregator:
         if len(entries) < self.batch_size:
             entries += await self._read_group(">", None if entries else block_ms)
         return entries
+
+    def _claim_idle_ms(self) -> int:
+        if self.claim_idle_ms is None:
+            return self.settings.events_claim_idle_seconds * 1000
+        return self.claim_idle_ms
 
     async def _read_group(self, start: str, block_ms: int | None) -> list[Entry]:
         answer: Any = await self.redis.xreadgroup(

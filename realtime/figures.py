@@ -14,11 +14,10 @@ and under load the updates that pile up meanwhile are folded into the next one (
 
 Computations of all hosts together are limited to `MAX_CONCURRENT` at a time, on an engine of their own with that
 many connections, so a burst of updates waits here in order instead of timing out at a pool and never takes
-connections from HTTP requests. That engine does not ping a connection at each checkout (three round trips, as
-many as the figures' own statements): a computation that finds its connection dead is retried once on another.
-Its statements run in autocommit (no BEGIN and ROLLBACK): each one still starts after the computation did, so
-each includes every update up to the basis.
-A failed computation (a property not the host's, the database away) is not kept: each socket gets its error.
+connections from HTTP requests. Like every engine of the app it does not ping a connection at each checkout; a
+computation that finds its connection dead is retried once on another. Its statements run in autocommit (no
+BEGIN and ROLLBACK): each one still starts after the computation did, so each includes every update up to the
+basis. A failed computation (a property not the host's, the database away) is not kept: each socket gets its error.
 """
 
 from __future__ import annotations
@@ -68,7 +67,7 @@ class DatabaseFigures:
     """`host_metrics` on the figures' own engine (see the module docstring)."""
 
     def __init__(self, settings: Settings) -> None:
-        self.engine: AsyncEngine = create_engine(settings, pool_size=MAX_CONCURRENT, pre_ping=False)
+        self.engine: AsyncEngine = create_engine(settings, pool_size=MAX_CONCURRENT)
         # Read-only statements in autocommit: no BEGIN and ROLLBACK around them (two of five round trips).
         self.sessions = session_factory(self.engine.execution_options(isolation_level="AUTOCOMMIT"))
 

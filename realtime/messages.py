@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Annotated
 
 import msgspec
+
+# Properties one socket may watch, in the handshake's query and in a subscribe message alike.
+MAX_PROPERTIES = 100
+PropertyIds = Annotated[list[uuid.UUID], msgspec.Meta(max_length=MAX_PROPERTIES)]
 
 
 class Window(msgspec.Struct):
@@ -21,7 +26,7 @@ class Subscribe(msgspec.Struct, tag="subscribe", tag_field="type", forbid_unknow
 
     start: dt.date = msgspec.field(name="from")
     end: dt.date = msgspec.field(name="to")
-    property_ids: list[uuid.UUID] = msgspec.field(default_factory=list)
+    property_ids: PropertyIds = msgspec.field(default_factory=list)
 
     def window(self) -> Window:
         return Window(self.start, self.end, self.property_ids)

@@ -9,7 +9,6 @@ claimed again after 15 minutes.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 import uuid
@@ -22,8 +21,8 @@ from reporting.definitions import Window
 from reporting.export import checked_format, write_report
 from reporting.models import Report, ReportFile, ReportSchedule
 from reporting.schedules import host_timezone
-from service.db import create_engine, session_factory
 from service.notifications.messages import Kind, notify_user
+from service.rounds import run_rounds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,16 +143,8 @@ async def generate_reports_once(sessions: async_sessionmaker[AsyncSession], sett
 
 async def generate_reports(settings: Settings) -> None:
     """Runs until cancelled; a round that fails (database away) is logged and retried."""
-    engine = create_engine(settings, pool_size=2)
-    sessions = session_factory(engine)
-    try:
-        while True:
-            try:
-                attempted = await generate_reports_once(sessions, settings)
-            except Exception:
-                log.exception("report round failed")
-                attempted = 0
-            if not attempted:
-                await asyncio.sleep(IDLE_WAIT_S)
-    finally:
-        await engine.dispose()
+
+    async def one_round(sessions: async_sessionmaker[AsyncSession]) -> float:
+        return 0 if await generate_reports_once(sessions, settings) else IDLE_WAIT_S
+
+    await run_rounds(settings, "report", one_round, after_failure=IDLE_WAIT_S)

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -14,6 +15,7 @@ from litestar.stores.redis import RedisStore
 from redis.asyncio import Redis
 
 from realtime.hub import Hub
+from realtime.page import dashboard_router
 from realtime.routes import TicketController, metrics_socket
 from reporting.routes import HostEarningsController, ReportController, ReportScheduleController
 from service.auth.routes import AuthController, login_rate_limit
@@ -83,7 +85,7 @@ def create_app(settings: Settings) -> Litestar:
         await redis.aclose()
 
     return Litestar(
-        route_handlers=[api, metrics_socket, HealthController, PrometheusController],
+        route_handlers=[api, metrics_socket, dashboard_router, HealthController, PrometheusController],
         plugins=[sqlalchemy_plugin(settings), problem_details_plugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
@@ -92,6 +94,8 @@ def create_app(settings: Settings) -> Litestar:
             login_rate_limit(settings).middleware,
         ],
         stores={"rate_limit": RedisStore(redis, namespace=f"{settings.redis_prefix}:rate_limit")},
+        # Also as app state, for hot handlers that avoid a second dependency (see BookingController.create).
+        state=State({"redis": redis, "settings": settings}),
         dependencies={
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
             "settings": provide(settings),

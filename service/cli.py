@@ -1,10 +1,15 @@
-"""The `staypulse` command: `serve` (everything in one process), `api`, `worker`, `migrate` and `metrics`."""
+"""The `staypulse` command: `serve` (everything in one process), `demo` (serve plus a live demo), `api`,
+`worker`, `migrate` and `metrics`."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from functools import partial
 
 import click
 import uvicorn
@@ -12,6 +17,8 @@ import uvicorn
 from ingest.recompute import rebuild, verify
 from migrations import upgrade_to_head
 from service.app import create_app
+from service.demo import localstripe
+from service.demo.run import Beside, demo_stack
 from service.logging import configure_logging
 from service.runtime import servers_for
 from service.settings import Settings, SettingsError
@@ -30,25 +37,50 @@ def _settings() -> Settings:
     return settings
 
 
-def _serve_http(settings: Settings, host: str, port: int, *, with_jobs: bool) -> None:
-    """Run uvicorn with the app; in `serve` the background jobs share its event loop and stop with it."""
+def _serve_http(settings: Settings, host: str, port: int, beside: Sequence[Beside] = ()) -> None:
+    """Run uvicorn with the app; tasks `beside` it (the background jobs in `serve`) share its event loop, are
+    told to stop when it stops, and stop it if one of them fails."""
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_config=None))
     # uvicorn re-raises the signal that stopped it once it has shut down; ignoring that echo lets the caller
     # finish its own clean-up (stopping embedded servers) and exit 0 instead of dying half-way.
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: None)
 
+    def stop_server_on_failure(task: asyncio.Task[object]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            server.should_exit = True
+
     async def main() -> None:
         stop = asyncio.Event()
-        jobs = asyncio.create_task(run_jobs(settings, stop)) if with_jobs else None
+        tasks = [asyncio.create_task(run(stop)) for run in beside]
+        for task in tasks:
+            task.add_done_callback(stop_server_on_failure)
         try:
             await server.serve()
         finally:
             stop.set()
-            if jobs is not None:
-                await jobs
+            await asyncio.gather(*tasks)
 
-    asyncio.run(main())
+    # The event loop uvicorn itself would pick (uvloop when installed), as `uvicorn.run` does.
+    with asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(main())
+
+
+Extension = Callable[[Settings], AbstractContextManager[tuple[Settings, Beside | None]]]
+
+
+def _serve_everything(host: str, port: int, extension: Extension | None = None) -> None:
+    """What `serve` runs: the servers (embedded when their URLs are unset), migrations, then the API and the jobs;
+    an `extension` (the demo) may change the settings and add a task beside them."""
+    try:
+        with servers_for(_settings(), allow_embedded=True) as resolved:
+            upgrade_to_head(resolved.database_url or "")
+            extended = extension(resolved) if extension else contextlib.nullcontext((resolved, None))
+            with extended as (settings, extra):
+                jobs = partial(run_jobs, settings)
+                _serve_http(settings, host, port, beside=[jobs] if extra is None else [jobs, extra])
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.group()
@@ -61,12 +93,23 @@ def main() -> None:
 @port_option
 def serve(host: str, port: int) -> None:
     """API and background jobs in one process; starts embedded Postgres and Redis when their URLs are unset."""
-    try:
-        with servers_for(_settings(), allow_embedded=True) as settings:
-            upgrade_to_head(settings.database_url or "")
-            _serve_http(settings, host, port, with_jobs=True)
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    _serve_everything(host, port)
+
+
+@main.command()
+@host_option
+@port_option
+def demo(host: str, port: int) -> None:
+    """`serve`, plus localstripe and a demo host whose bookings, payments and cancellations keep coming through
+    the API, so the dashboard moves; prints one line per action, and the host's sign-in. Ctrl-C stops it all."""
+    if not localstripe.installed():
+        raise click.ClickException(
+            "`staypulse demo` needs localstripe, the Stripe emulator in the dev extras: "
+            "pip install -e '.[dev]' (which `make run` does)"
+        )
+    if port == 0:
+        raise click.BadParameter("the demo talks to its own port, so it needs a fixed one", param_hint="--port")
+    _serve_everything(host, port, partial(demo_stack, host=host, port=port))
 
 
 @main.command()
@@ -76,7 +119,7 @@ def api(host: str, port: int) -> None:
     """The HTTP API only (stateless; run as many as needed)."""
     try:
         with servers_for(_settings(), allow_embedded=False) as settings:
-            _serve_http(settings, host, port, with_jobs=False)
+            _serve_http(settings, host, port)
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
 

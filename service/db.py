@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 
+import asyncpg
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from sqlalchemy import DateTime, MetaData, func
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.settings import Settings
+
+API_POOL_SIZE = 20  # connections per API process
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,18 +42,36 @@ class Timestamps:
     )
 
 
-def create_engine(settings: Settings, pool_size: int = 10, *, pre_ping: bool = True) -> AsyncEngine:
-    """The one way to get an engine: stale connections are replaced, and an unreachable server fails in seconds.
-    `pre_ping=False` saves the three round trips of a ping per checkout, for a hot path that retries instead
-    when a statement finds its connection dead."""
+def create_engine(settings: Settings, pool_size: int = 10, max_overflow: int | None = None) -> AsyncEngine:
+    """The one way to get an engine: an unreachable server fails in seconds. Up to `pool_size` connections are
+    kept; `max_overflow` more (by default as many) are opened under load and closed again when returned.
+
+    No `pool_pre_ping`: with asyncpg it costs three round trips (BEGIN, a ping, ROLLBACK) on every checkout, more
+    than a booking's own statements. A connection that died in the pool (Postgres restarted) fails its first
+    statement instead; SQLAlchemy sees the disconnect, answers 503 for that request and discards every connection
+    opened before it, so the next requests get fresh ones (tests/test_health.py).
+    """
     return create_async_engine(
         settings.async_database_url,
-        pool_pre_ping=pre_ping,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=pool_size if max_overflow is None else max_overflow,
         pool_timeout=5,
         connect_args={"timeout": 5},
     )
+
+
+async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, for a hot-path statement run without SQLAlchemy's per-execution
+    work (it costs more than the statement itself); asyncpg prepares and caches it per connection.
+
+    Only inside the transaction the session has already begun on the server (an earlier statement ran through
+    SQLAlchemy), so the statement commits or rolls back with everything else in it.
+    """
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    if driver is None or not driver.is_in_transaction():
+        raise RuntimeError("driver_connection needs a transaction the session has begun on the server")
+    return driver
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -61,9 +82,14 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 def sqlalchemy_plugin(settings: Settings) -> SQLAlchemyPlugin:
     """One async engine per process with a session per request, committed on success."""
     config = SQLAlchemyAsyncConfig(
-        engine_instance=create_engine(settings),
+        # The same 20 connections at most as before, but kept: an overflow connection is closed when returned
+        # and reopened under the next burst, and a connect costs more than a booking.
+        engine_instance=create_engine(settings, pool_size=API_POOL_SIZE, max_overflow=0),
         # Handlers may commit early (bookings commit before releasing their lock) and still read the rows.
-        session_config=AsyncSessionConfig(expire_on_commit=False),
+        # `info` switches off advanced-alchemy's cache-invalidation listener, and `enable_file_object_listener`
+        # its file-object one: we use neither feature, and asking whether they are on cost every commit.
+        session_config=AsyncSessionConfig(expire_on_commit=False, info={"enable_cache_listener": False}),
+        enable_file_object_listener=False,
         before_send_handler="autocommit",
         session_dependency_key="db_session",
         set_default_exception_handler=False,

@@ -11,6 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import redis.exceptions
 import sqlalchemy.exc
 from litestar import Request, Response
@@ -125,12 +126,22 @@ UNSTORABLE_VALUE_STATES = {
 }
 
 
+# Postgres cannot serve us right now, which passes: too many clients, out of memory or disk (class 53), shutting
+# down, starting up or a cancelled statement (57), a broken connection (08). asyncpg raises these as plain server
+# errors, not as connection failures: raw while connecting, wrapped by SQLAlchemy later, told apart by SQLSTATE.
+UNAVAILABLE_STATE_PREFIXES = ("53", "57", "08")
+
+
 def database_error_to_problem(exc: sqlalchemy.exc.DBAPIError) -> ProblemDetailsException:
-    """Values no schema rule catches but Postgres refuses are the client's error (400); anything else is ours."""
-    message = UNSTORABLE_VALUE_STATES.get(str(getattr(exc.orig, "sqlstate", "")))
+    """Values no schema rule catches but Postgres refuses are the client's error (400); a server that cannot take
+    us now is 503 like an unreachable one; anything else is ours."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", ""))
+    message = UNSTORABLE_VALUE_STATES.get(sqlstate)
     if message is not None:
         return ProblemDetailsException(status_code=HTTPStatus.BAD_REQUEST, title="Bad Request", detail=message)
-    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)):
+    if isinstance(exc, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)) or sqlstate.startswith(
+        UNAVAILABLE_STATE_PREFIXES
+    ):
         return unavailable_to_problem(exc)
     log.error("database error", exc_info=exc)
     return ProblemDetailsException(
@@ -157,6 +168,12 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 HTTPException: http_exception_to_problem,
                 sqlalchemy.exc.DBAPIError: database_error_to_problem,
                 sqlalchemy.exc.TimeoutError: unavailable_to_problem,
+                # Hot paths run statements on the session's asyncpg connection (service.db.driver_connection), so
+                # a connection lost there surfaces as asyncpg's own error rather than SQLAlchemy's.
+                asyncpg.PostgresConnectionError: unavailable_to_problem,
+                asyncpg.InterfaceError: unavailable_to_problem,
+                asyncpg.exceptions.InsufficientResourcesError: unavailable_to_problem,
+                asyncpg.exceptions.OperatorInterventionError: unavailable_to_problem,
                 OSError: unavailable_to_problem,
                 redis.exceptions.ConnectionError: unavailable_to_problem,
                 redis.exceptions.TimeoutError: unavailable_to_problem,

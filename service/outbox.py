@@ -8,23 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    Identity,
-    Index,
-    Insert,
-    SmallInteger,
-    String,
-    func,
-    insert,
-    literal,
-    literal_column,
-    select,
-    text,
-)
+import msgspec
+from sqlalchemy import BigInteger, DateTime, Identity, Index, SmallInteger, String, func, insert, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -71,13 +59,27 @@ async def record_event(
     )
 
 
-def insert_with_event(row_insert: Insert, event: dict[str, Any]) -> Insert:
-    """One statement that inserts a row and then its event, for hot paths where a round trip counts.
+def insert_with_event_sql(table: str, columns: Sequence[str]) -> str:
+    """Driver SQL (asyncpg's `$n` parameters) that inserts one row and then its event, for hot paths where a
+    round trip and SQLAlchemy's per-statement work count.
 
-    The row's INSERT runs as a data-modifying CTE and the event is selected from what it returned, so the event
-    exists exactly when the row does; a constraint violation fails the whole statement.
+    Parameters: the row's `columns` in order ($1...), then the event's id, type, host id, property id and JSON
+    payload as text (`event_parameters`). The row's INSERT runs as a data-modifying CTE and the event is selected
+    from what it returned, so the event exists exactly when the row does; a constraint violation fails the whole
+    statement.
     """
-    inserted = row_insert.returning(literal_column("1").label("inserted")).cte("inserted_row")
-    table = OutboxEvent.__table__
-    values = [literal(value, type_=table.c[name].type) for name, value in event.items()]
-    return insert(OutboxEvent).from_select(list(event), select(*values).select_from(inserted))
+    # Only the caller's table and column names are spliced in (they come from the models); every value is a $n.
+    row_values = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
+    event_id, event_type, host_id, property_id, payload = (f"${n}" for n in range(len(columns) + 1, len(columns) + 6))
+    row_insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({row_values}) RETURNING 1"  # noqa: S608
+    event_select = f"SELECT {event_id}, {event_type}, {EVENT_VERSION}, {host_id}, {property_id}, {payload}"
+    return (
+        f"WITH inserted_row AS ({row_insert}) "
+        f"INSERT INTO outbox_events (event_id, type, v, host_id, property_id, payload) {event_select} FROM inserted_row"
+    )
+
+
+def event_parameters(event: dict[str, Any]) -> tuple[Any, ...]:
+    """An `event_row` as the last parameters of `insert_with_event_sql`."""
+    payload = msgspec.json.encode(event["payload"]).decode()
+    return event["event_id"], event["type"], event["host_id"], event["property_id"], payload

@@ -59,6 +59,8 @@ class Settings:
     ws_ticket_ttl_seconds: int
     ws_heartbeat_seconds: int
     ws_stall_timeout_seconds: int
+    # How long an event read by a worker that died stays with it before another worker takes it over.
+    events_claim_idle_seconds: int
 
     @property
     def is_production(self) -> bool:
@@ -109,6 +111,7 @@ class Settings:
             ws_ticket_ttl_seconds=_positive_int(env_vars, "WS_TICKET_TTL_SECONDS", 30),
             ws_heartbeat_seconds=_positive_int(env_vars, "WS_HEARTBEAT_SECONDS", 15),
             ws_stall_timeout_seconds=_positive_int(env_vars, "WS_STALL_TIMEOUT_SECONDS", 10),
+            events_claim_idle_seconds=_positive_int(env_vars, "EVENTS_CLAIM_IDLE_SECONDS", 30),
         )
         if settings.is_production:
             settings.check_production()

@@ -24,6 +24,8 @@ from service.settings import Settings
 
 log = logging.getLogger(__name__)
 
+RECANCEL_AFTER_S = 1.0
+
 Job = Callable[[Settings], Coroutine[Any, Any, None]]
 JOBS: tuple[Job, ...] = (
     advance_bookings,
@@ -43,6 +45,10 @@ async def run_jobs(settings: Settings, stop: asyncio.Event) -> None:
     async with asyncio.TaskGroup() as group:
         tasks = [group.create_task(job(settings), name=job.__name__) for job in JOBS]
         await stop.wait()
-        for task in tasks:
-            task.cancel()
+        # redis-py can swallow a cancellation that lands inside a blocked read (XREADGROUP; redis/redis-py#2028),
+        # and the job then reads on as if nothing happened: a job still running a moment later is cancelled again.
+        while running := [task for task in tasks if not task.done()]:
+            for task in running:
+                task.cancel()
+            await asyncio.wait(running, timeout=RECANCEL_AFTER_S)
     log.info("worker stopped")

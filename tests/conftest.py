@@ -11,15 +11,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 from litestar import Litestar
@@ -27,13 +23,14 @@ from litestar.testing import AsyncTestClient
 
 from migrations import upgrade_to_head
 from service.app import create_app
+from service.demo.localstripe import free_port, running_localstripe
 from service.embedded import EmbeddedServers
 from service.settings import Settings, SettingsError, database_url_for
-from tests.inboxes import Mailbox, SmsInbox, free_port, sms_provider
+from tests.cli_process import processes_using
+from tests.inboxes import Mailbox, SmsInbox, sms_provider
 from tests.loopback import LoopbackHTTP
 
 SMS_TOKEN = "sms-test-token"
-LOCALSTRIPE_START_TIMEOUT_S = 60.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,30 +80,8 @@ def database_url(servers: Servers) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def localstripe_url() -> Iterator[str]:
     """localstripe on a free loopback port, answering before the first test uses it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        # --from-scratch: localstripe otherwise loads /tmp/localstripe.pickle, shared with every other run.
-        [str(Path(sys.executable).with_name("localstripe")), "--port", str(port), "--from-scratch"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + LOCALSTRIPE_START_TIMEOUT_S
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"localstripe exited with {process.returncode}")
-            try:
-                httpx.get(f"{url}/v1/payment_intents", auth=("sk_test_probe", ""), timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+    with running_localstripe() as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 @pytest.fixture(scope="session")
@@ -196,3 +171,12 @@ async def own_stack(servers: Servers, settings: Settings) -> AsyncIterator[Stack
             yield Stack(own, test_client)
     finally:
         await _execute_on_server(servers.admin_database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    """The data folder of a `staypulse` child process (tests.cli_process); whatever still runs from it after the
+    test is killed, so a failed test leaves no server behind."""
+    yield tmp_path / "data"
+    for leftover in processes_using(tmp_path / "data"):
+        leftover.kill()

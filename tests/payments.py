@@ -1,4 +1,5 @@
-"""Steps of a payment story: paying on localstripe as Stripe.js would, and delivering signed Stripe events."""
+"""Steps of a payment story: checkout, the Stripe refunds of a payment and delivering signed Stripe events (paying
+by test card on localstripe is `service.demo.card_payment.pay`, shared with the demo)."""
 
 from __future__ import annotations
 
@@ -9,21 +10,11 @@ import time
 import uuid
 from typing import Any
 
-import stripe
 from httpx import Response
 
+from service.demo.card_payment import stripe_client
 from service.settings import Settings
 from tests.api import Client
-
-TEST_CARD = "4242424242424242"
-
-
-def stripe_client(settings: Settings) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        settings.stripe_api_key,
-        base_addresses={"api": settings.stripe_api_base},
-        http_client=stripe.HTTPXClient(),
-    )
 
 
 async def checkout(client: Client, headers: dict[str, str], booking_id: str) -> dict[str, Any]:
@@ -31,18 +22,6 @@ async def checkout(client: Client, headers: dict[str, str], booking_id: str) -> 
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
-
-
-async def pay(settings: Settings, payment_intent_id: str) -> dict[str, Any]:
-    """What the guest's browser does with the client secret: attach a test card and confirm."""
-    sdk = stripe_client(settings)
-    # Raw card numbers are for test mode only, which the SDK's types do not describe.
-    card: Any = {"number": TEST_CARD, "exp_month": 12, "exp_year": 2040, "cvc": "123"}
-    method = await sdk.v1.payment_methods.create_async(params={"type": "card", "card": card})
-    await sdk.v1.payment_intents.update_async(payment_intent_id, params={"payment_method": method.id})
-    intent = await sdk.v1.payment_intents.confirm_async(payment_intent_id)
-    assert intent.status == "succeeded"
-    return intent.to_dict()
 
 
 async def stripe_refunds(settings: Settings, payment_intent_id: str) -> list[int]:

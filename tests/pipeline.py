@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,9 +10,9 @@ from contextlib import asynccontextmanager
 import asyncpg
 from redis.asyncio import Redis
 
-from ingest.aggregator import CLAIM_IDLE_MS, Aggregator
+from ingest.aggregator import Aggregator, aggregate_events
 from ingest.pg import create_pool
-from ingest.relay import relay_once
+from ingest.relay import relay_once, relay_outbox
 from service.app import redis_client
 from service.settings import Settings
 
@@ -23,7 +24,7 @@ class Pipeline:
     settings: Settings
     aggregator: Aggregator
 
-    def consumer(self, claim_idle_ms: int = CLAIM_IDLE_MS) -> Aggregator:
+    def consumer(self, claim_idle_ms: int | None = None) -> Aggregator:
         """Another member of the consumer group (another worker)."""
         return Aggregator(self.pool, self.redis, self.settings, claim_idle_ms=claim_idle_ms)
 
@@ -47,3 +48,16 @@ async def pipeline_for(settings: Settings) -> AsyncIterator[Pipeline]:
     finally:
         await redis.aclose()
         await pool.close()
+
+
+@asynccontextmanager
+async def pipeline_jobs(settings: Settings) -> AsyncIterator[None]:
+    """The worker's own relay and aggregator loops, in this process for the block: the relay woken by NOTIFY,
+    the aggregator blocked on XREADGROUP."""
+    jobs = [asyncio.create_task(relay_outbox(settings)), asyncio.create_task(aggregate_events(settings))]
+    try:
+        yield
+    finally:
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)

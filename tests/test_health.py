@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy.engine import make_url
 
+from migrations import upgrade_to_head
 from service.app import create_app
 from service.embedded import EmbeddedPostgres, EmbeddedRedis
 from service.settings import Settings
-from tests.api import Client, assert_problem
+from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up, signed_up_host
 
 
 async def test_live_and_ready(client: Client) -> None:
@@ -111,3 +116,44 @@ async def test_api_answers_503_not_500_while_postgres_is_down(own_postgres: tupl
     problem = assert_problem(response, 503)
     assert response.headers["retry-after"] == "5"
     assert "Traceback" not in problem["detail"]
+
+
+async def test_bookings_answer_503_while_postgres_is_down_and_work_again_after(
+    own_postgres: tuple[EmbeddedPostgres, Client], tmp_path: Path
+) -> None:
+    """The pool does not ping connections before use: a pooled connection that died with the server fails its
+    first statement, that request answers 503 and the pool drops the dead connections, so once Postgres is back
+    the next booking gets a fresh connection, without restarting the app."""
+    postgres, client = own_postgres
+    await asyncio.to_thread(upgrade_to_head, postgres.url)
+    prop = await create_property(client, await signed_up_host(client))
+    _, guest = await signed_up(client)
+    assert (await book(client, guest, prop, days_ahead(30), 2)).status_code == 201
+
+    postgres.stop()
+    assert_problem(await book(client, guest, prop, days_ahead(40), 2), 503)
+
+    restarted = EmbeddedPostgres.start(tmp_path / "pgdata")
+    try:
+        assert (await book(client, guest, prop, days_ahead(40), 2)).status_code == 201
+    finally:
+        restarted.stop()
+
+
+async def test_postgres_refusing_connections_answers_503_not_500(settings: Settings) -> None:
+    """Postgres at its connection limit refuses new sessions with SQLSTATE 53300 (as at `max_connections`, seen in
+    bench/system.py on the shared machine): temporary, so 503 with Retry-After, like an unreachable server."""
+    role = f"refused_{uuid.uuid4().hex[:10]}"
+    url = make_url(settings.async_database_url)
+    admin = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT 0')
+        refused = url.set(username=role, password=None).render_as_string(hide_password=False)
+        app = create_app(dataclasses.replace(settings, database_url=refused))
+        async with AsyncTestClient(app, raise_server_exceptions=False) as client:
+            response = await client.get(f"/api/v1/properties/{uuid.uuid4()}")
+        assert_problem(response, 503)
+        assert response.headers["retry-after"] == "5"
+    finally:
+        await admin.execute(f'DROP ROLE IF EXISTS "{role}"')
+        await admin.close()

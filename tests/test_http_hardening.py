@@ -20,6 +20,24 @@ async def test_api_responses_carry_security_headers(client: Client) -> None:
     assert "content-security-policy" not in (await client.get("/schema")).headers
 
 
+async def test_the_dashboard_page_is_public_and_may_load_only_its_own_files(client: Client) -> None:
+    page = await client.get("/dashboard")
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    csp = {
+        directive.split()[0]: directive.split()[1:] for directive in page.headers["content-security-policy"].split("; ")
+    }
+    assert csp["default-src"] == ["'none'"]
+    assert csp["script-src"] == csp["style-src"] == csp["connect-src"] == ["'self'"]
+    assert csp["form-action"] == csp["frame-ancestors"] == ["'none'"]
+    assert "<script>" not in page.text  # no inline script: the CSP would refuse it
+    script = await client.get("/dashboard/dashboard.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert script.headers["x-content-type-options"] == "nosniff"
+    assert (await client.get("/dashboard/nothing-here.js")).status_code == 404
+
+
 async def test_cors_answers_only_configured_origins(settings: Settings) -> None:
     configured = dataclasses.replace(settings, cors_allow_origins=("https://dashboard.example",))
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -113,6 +114,32 @@ async def test_hand_computed_scenario_across_month_edges_and_time_zones(client: 
     assert ny["net_earnings"] == ny_gross - ny_refund - ny_fees
     assert (ny["bookings_confirmed"], ny["bookings_cancelled"], ny["cancellation_rate"]) == (1, 1, 1.0)
 
+    # The series over days: nights on their dates, earnings on the local dates of confirmation and cancellation.
+    crossing_now = (await client.get(f"/api/v1/bookings/{crossing['id']}", headers=guest)).json()
+    soon_now = (await client.get(f"/api/v1/bookings/{soon['id']}", headers=guest)).json()
+    net_on: dict[dt.date, int] = defaultdict(int)
+    gross_on: dict[dt.date, int] = defaultdict(int)
+    for day, gross, net in (
+        (local_date(crossing_now["confirmed_at"], "Europe/Lisbon"), lisbon_gross, lisbon_gross - fee(lisbon_gross)),
+        (local_date(soon_now["confirmed_at"], "America/New_York"), ny_gross, ny_gross - fee(ny_gross)),
+        (local_date(soon_now["cancelled_at"], "America/New_York"), 0, -ny_refund + fee(ny_gross) - ny_fees),
+    ):
+        gross_on[day] += gross
+        net_on[day] += net
+    blocked = {month + dt.timedelta(days=n) for n in (10, 11, 12)}
+    crossing_nights = {month + dt.timedelta(days=n) for n in (-2, -1, 0, 1)}
+    window = [start + dt.timedelta(days=n) for n in range((end - start).days)]
+    assert body["days"] == [
+        {
+            "date": day.isoformat(),
+            "available_nights": int(day >= lisbon_listed and day not in blocked) + int(day >= new_york_listed),
+            "booked_nights": int(day in crossing_nights),
+            "gross_earnings": gross_on[day],
+            "net_earnings": net_on[day],
+        }
+        for day in window
+    ]
+
     total = body["total"]
     assert body["currency"] == "EUR"
     assert total["available_nights"] == lisbon_available + ny_available
@@ -129,6 +156,34 @@ async def test_hand_computed_scenario_across_month_edges_and_time_zones(client: 
     assert later["total"]["available_nights"] == 10
     assert later["total"]["gross_earnings"] == 0
     assert later["total"]["occupancy_rate"] == 0.2
+    assert [day["booked_nights"] for day in later["days"]] == [1, 1] + [0] * 8
+
+
+async def test_days_over_properties_of_two_currencies_have_nights_but_no_money(
+    client: Client, settings: Settings
+) -> None:
+    host = await signed_up_host(client)
+    euros = await create_property(client, host, timezone="Asia/Tokyo")
+    await create_property(client, host, timezone="Asia/Tokyo", country="JP", currency="JPY", nightly_price=15_000)
+    _, guest = await signed_up(client)
+    stay = (await book(client, guest, euros, days_ahead(6), 2)).json()
+    await confirm(settings, stay["id"])
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+    confirmed_on = local_date(
+        (await client.get(f"/api/v1/bookings/{stay['id']}", headers=guest)).json()["confirmed_at"], "Asia/Tokyo"
+    )
+    window = [confirmed_on + dt.timedelta(days=n) for n in range(9)]
+    body = await metrics(client, host, window[0], window[-1] + dt.timedelta(days=1))
+    assert body["currency"] is None
+    nights = {days_ahead(6), days_ahead(7)}
+    assert [(day["available_nights"], day["booked_nights"]) for day in body["days"]] == [
+        (2, int(day in nights)) for day in window
+    ]
+    assert {(day["gross_earnings"], day["net_earnings"]) for day in body["days"]} == {(None, None)}
+    assert body["total"]["gross_earnings"] is None
+    euro_figures = next(item for item in body["properties"] if item["property_id"] == euros["id"])["metrics"]
+    assert euro_figures["gross_earnings"] == 2 * 10_000 + 3_000
 
 
 async def test_metrics_are_the_hosts_own_and_bad_windows_are_4xx(client: Client) -> None:
@@ -149,6 +204,23 @@ async def test_metrics_are_the_hosts_own_and_bad_windows_are_4xx(client: Client)
     assert_problem(await client.get(url, params=window), 401)
     _, guest = await signed_up(client)
     assert_problem(await client.get(url, params=window, headers=guest), 403)
+
+
+async def test_windows_reach_the_calendar_s_ends_but_not_the_dates_postgres_gets_as_infinity(
+    client: Client, settings: Settings
+) -> None:
+    host = await signed_up_host(client)
+    prop = await create_property(client, host)
+    async with pipeline_for(settings) as pipeline:
+        await pipeline.drain()
+    assert (await metrics(client, host, dt.date(9999, 1, 1), dt.date(9999, 12, 30)))["total"]["available_nights"] == 363
+    url = "/api/v1/hosts/me/metrics"
+    for start, end in ((dt.date(9999, 1, 1), dt.date.max), (dt.date.min, dt.date(1, 12, 31))):
+        window = {"from": start.isoformat(), "to": end.isoformat()}
+        assert_problem(await client.get(url, params=window, headers=host), 422)
+    _, guest = await signed_up(client)
+    stay = {"property_id": prop["id"], "check_in": "9999-12-30", "check_out": "9999-12-31"}
+    assert_problem(await client.post("/api/v1/bookings", json=stay, headers=guest), 422)
 
 
 async def test_a_deleted_property_keeps_its_history_and_has_no_nights_left(client: Client, settings: Settings) -> None:

@@ -11,12 +11,13 @@ import httpx
 import pytest
 from pythonjsonlogger.json import JsonFormatter
 
+from service.demo.card_payment import pay
 from service.logging import RequestIdFilter
 from service.settings import Settings
 from tests.api import PASSWORD, Client, book, create_property, days_ahead, register
 from tests.api import login as log_in
 from tests.db import execute
-from tests.payments import checkout, deliver, event, pay
+from tests.payments import checkout, deliver, event
 
 
 class Recorder(logging.Handler):

@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from service.demo.localstripe import free_port
 from service.notifications.delivery import deliver_due_notifications, retry_delay
 from service.notifications.senders import HttpSmsSender, RecordingSender, Senders, SmtpEmailSender, senders_for
 from service.settings import Settings
 from tests.api import Client, book, create_property, days_ahead, login, register, signed_up_host
 from tests.conftest import SMS_TOKEN
 from tests.db import execute, worker_sessions
-from tests.inboxes import Mailbox, SmsInbox, free_port
+from tests.inboxes import Mailbox, SmsInbox
 
 
 async def cancelled_hold(client: Client, phone: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -14,6 +14,8 @@ import pytest
 
 from service.auth.tokens import CurrentUser
 from service.bookings.service import cancel_and_refund
+from service.demo.card_payment import pay
+from service.demo.localstripe import free_port
 from service.notifications.delivery import deliver_due_notifications
 from service.notifications.senders import senders_for
 from service.payments.gateway import StripeGateway
@@ -23,8 +25,9 @@ from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, register, signed_up, signed_up_host
 from tests.api import login as log_in
 from tests.db import event_types, execute, payloads, worker_sessions
-from tests.inboxes import Mailbox, SmsInbox, free_port
-from tests.payments import checkout, deliver, event, pay, signature, stripe_refunds
+from tests.inboxes import Mailbox, SmsInbox
+from tests.invariants import assert_bookings_consistent
+from tests.payments import checkout, deliver, event, signature, stripe_refunds
 
 Listing = tuple[dict[str, Any], dict[str, str], dict[str, str]]
 
@@ -156,6 +159,7 @@ async def test_replayed_and_shuffled_events_apply_once(client: Client, settings:
     events = await event_types(settings, booking["id"])
     assert events.count("booking.confirmed") == 1
     assert events.count("payment.succeeded") == 1
+    await assert_bookings_consistent(settings, [booking["id"]])
 
 
 async def test_payment_failure_keeps_the_hold_with_its_reason(
@@ -221,6 +225,7 @@ async def test_payment_after_the_hold_ran_out_is_refunded_when_the_dates_are_tak
     assert refunded["payment_intent_id"] == intent["id"]
     assert refunded["refund_id"]
     assert dt.datetime.fromisoformat(refunded["refunded_at"]).utcoffset() == dt.timedelta(0)
+    await assert_bookings_consistent(settings, [booking["id"]])
 
 
 @pytest.mark.parametrize(
@@ -272,6 +277,7 @@ async def test_cancelling_a_paid_stay_refunds_through_stripe_by_policy(
         assert body["refund"] is None
     assert_problem(await client.post(url, headers=guest), 409)  # a second cancel refunds nothing more
     assert await stripe_refunds(settings, intent["id"]) == ([expected] if expected else [])
+    await assert_bookings_consistent(settings, [booking["id"]])
 
 
 async def test_reconciliation_catches_up_a_lost_webhook(client: Client, settings: Settings, listing: Listing) -> None:
@@ -313,6 +319,7 @@ async def test_a_refund_stripe_could_not_take_is_sent_by_the_worker_once(
     seen = await booking_status(client, guest, booking["id"])
     assert seen["refunded_amount"] == total
     assert len(await payloads(settings, booking["id"], "payment.refunded")) == 1
+    await assert_bookings_consistent(settings, [booking["id"]])
 
 
 async def test_an_unknown_event_is_acknowledged_and_ignored(client: Client, settings: Settings) -> None:

@@ -391,7 +391,12 @@ async def test_one_reader_per_process_fans_out_by_host_and_stops_with_the_last_s
 
 def figures_of(nights: int) -> HostMetricsOut:
     return HostMetricsOut(
-        dt.date(2030, 1, 1), dt.date(2030, 1, 31), "EUR", metrics_out(Sums(booked_nights=nights), with_money=True), []
+        dt.date(2030, 1, 1),
+        dt.date(2030, 1, 31),
+        "EUR",
+        metrics_out(Sums(booked_nights=nights), with_money=True),
+        [],
+        [],
     )
 
 

@@ -12,10 +12,11 @@ from typing import Any
 
 from python_calamine import CalamineWorkbook
 
+from service.demo.card_payment import pay
 from service.settings import Settings
 from tests.api import Client, book, create_property, days_ahead, register
 from tests.api import login as log_in
-from tests.payments import checkout, deliver, event, pay
+from tests.payments import checkout, deliver, event
 from tests.pipeline import pipeline_for
 
 COMPARED = (

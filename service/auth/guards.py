@@ -1,7 +1,8 @@
 """Role and ownership checks, in one place for every module.
 
 `host_only` and `guest_only` are Litestar guards for whole routes; `ensure_owner` is called by services once
-they have loaded the row whose owner matters.
+they have loaded the row whose owner matters. The guards are coroutine functions although they never wait:
+Litestar runs a plain-function guard in a worker thread, a thread hop on every request.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ def _require_role(role: str, connection: ASGIConnection[Any, Any, Any, Any]) -> 
         raise Forbidden(f"This action needs the {role} role; add it with POST /api/v1/users/me/roles.")
 
 
-def host_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def host_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     _require_role("host", connection)
 
 
-def guest_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def guest_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     _require_role("guest", connection)
 
 

@@ -36,7 +36,8 @@ class AuthController(Controller):
         return TokenOut(access_token=tokens.issue(user.id, user.roles), expires_in=tokens.ttl_seconds)
 
 
-def is_rate_limited(request: Request[Any, Any, Any]) -> bool:
+async def is_rate_limited(request: Request[Any, Any, Any]) -> bool:
+    # A coroutine function on purpose: Litestar runs a plain function here in a worker thread, on every request.
     return bool(request.route_handler.opt.get("rate_limited"))
 
 

@@ -18,7 +18,15 @@ from service.settings import Settings
 
 # Anchored: Litestar searches these patterns anywhere in the path, and "/metrics" would also match
 # "/api/v1/hosts/me/metrics". The metrics WebSocket authenticates with a single-use ticket instead (realtime.tickets).
-PUBLIC_PATHS = ["^/health", "^/metrics", "^/schema", "^/api/v1/auth/", "^/api/v1/webhooks/stripe", "^/ws/metrics"]
+PUBLIC_PATHS = [
+    "^/health",
+    "^/metrics",
+    "^/schema",
+    "^/api/v1/auth/",
+    "^/api/v1/webhooks/stripe",
+    "^/ws/metrics",
+    "^/dashboard(/|$)",
+]
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.bookings.lifecycle import complete_finished_stays, expire_stale_holds
-from service.db import create_engine, session_factory
+from service.rounds import run_rounds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -27,16 +26,11 @@ async def advance_bookings_once(sessions: async_sessionmaker[AsyncSession]) -> t
 
 async def advance_bookings(settings: Settings) -> None:
     """Runs until cancelled; a failed round (database away) is logged and retried on the next one."""
-    engine = create_engine(settings, pool_size=2)
-    sessions = session_factory(engine)
-    try:
-        while True:
-            try:
-                expired, completed = await advance_bookings_once(sessions)
-                if expired or completed:
-                    log.info("bookings advanced", extra={"expired": expired, "completed": completed})
-            except Exception:
-                log.exception("booking round failed")
-            await asyncio.sleep(ROUND_INTERVAL_S)
-    finally:
-        await engine.dispose()
+
+    async def one_round(sessions: async_sessionmaker[AsyncSession]) -> float:
+        expired, completed = await advance_bookings_once(sessions)
+        if expired or completed:
+            log.info("bookings advanced", extra={"expired": expired, "completed": completed})
+        return ROUND_INTERVAL_S
+
+    await run_rounds(settings, "booking", one_round, after_failure=ROUND_INTERVAL_S)

@@ -16,13 +16,15 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import insert, select, text
+import asyncpg
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
+from service.db import driver_connection
 from service.errors import Conflict
-from service.outbox import event_row, insert_with_event, record_event
+from service.outbox import event_parameters, event_row, insert_with_event_sql, record_event
 
 ALLOWED_MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.EXPIRED, BookingStatus.CANCELLED}),
@@ -71,14 +73,26 @@ def booking_event_fields(booking: Booking) -> dict[str, Any]:
     }
 
 
+BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
+INSERT_CREATED = insert_with_event_sql(Booking.__tablename__, BOOKING_COLUMNS)
+
+
 async def insert_created(session: AsyncSession, booking: Booking) -> None:
     """Store a new PENDING booking (every column set by the caller) with its `booking.created` event, in one
-    statement: this is the booking hot path."""
-    row = {column.key: getattr(booking, column.key) for column in Booking.__table__.columns}
+    statement in the session's transaction: this is the booking hot path, so it runs prepared on the session's
+    asyncpg connection. 409 when the exclusion constraint finds the nights taken."""
     event = event_row(
         "booking.created", host_id=booking.host_id, property_id=booking.property_id, **booking_event_fields(booking)
     )
-    await session.execute(insert_with_event(insert(Booking).values(row), event))
+    connection = await driver_connection(session)
+    try:
+        await connection.execute(
+            INSERT_CREATED, *(getattr(booking, column) for column in BOOKING_COLUMNS), *event_parameters(event)
+        )
+    except asyncpg.ExclusionViolationError as exc:
+        if exc.constraint_name != OVERLAP_CONSTRAINT:
+            raise
+        raise Conflict("Some of these nights were just booked by someone else.") from None
 
 
 async def _move(
@@ -86,12 +100,13 @@ async def _move(
     booking: Booking,
     to: BookingStatus,
     moves: dict[BookingStatus, frozenset[BookingStatus]] = ALLOWED_MOVES,
+    at: dt.datetime | None = None,
     **event_fields: Any,
 ) -> None:
     current = BookingStatus(booking.status)
     if to not in moves.get(current, frozenset()):
         raise Conflict(f"A {current} booking cannot become {to}.", booking_status=current)
-    now = dt.datetime.now(dt.UTC)
+    now = at or dt.datetime.now(dt.UTC)
     booking.status = to
     if to is BookingStatus.CONFIRMED:
         booking.confirmed_at = now
@@ -110,13 +125,19 @@ async def _move(
     )
 
 
-async def confirm(session: AsyncSession, booking: Booking) -> None:
-    await _move(session, booking, BookingStatus.CONFIRMED)
+# `at` (default: now) says when a move happened; only a record of past stays (the demo's history,
+# service/demo/history.py) passes an earlier moment, so that its metrics fall on the days they happened.
 
 
-async def cancel(session: AsyncSession, booking: Booking, cancelled_by: str, refund_due: int) -> None:
+async def confirm(session: AsyncSession, booking: Booking, at: dt.datetime | None = None) -> None:
+    await _move(session, booking, BookingStatus.CONFIRMED, at=at)
+
+
+async def cancel(
+    session: AsyncSession, booking: Booking, cancelled_by: str, refund_due: int, at: dt.datetime | None = None
+) -> None:
     booking.cancelled_by = cancelled_by
-    await _move(session, booking, BookingStatus.CANCELLED, refund_due=refund_due)
+    await _move(session, booking, BookingStatus.CANCELLED, at=at, refund_due=refund_due)
 
 
 async def settle_late_payment(session: AsyncSession, booking: Booking) -> bool:
@@ -144,8 +165,8 @@ async def expire(session: AsyncSession, booking: Booking) -> None:
     await _move(session, booking, BookingStatus.EXPIRED)
 
 
-async def complete(session: AsyncSession, booking: Booking) -> None:
-    await _move(session, booking, BookingStatus.COMPLETED)
+async def complete(session: AsyncSession, booking: Booking, at: dt.datetime | None = None) -> None:
+    await _move(session, booking, BookingStatus.COMPLETED, at=at)
 
 
 async def expire_stale_holds(session: AsyncSession, property_id: uuid.UUID | None = None, batch: int = 500) -> int:

@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from sqlalchemy import Select, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.tokens import CurrentUser
 from service.bookings import idempotency, lifecycle
 from service.bookings.cancellation import refund_due
 from service.bookings.locks import property_lock
-from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
+from service.bookings.models import Booking, BookingStatus
 from service.bookings.schemas import BookingCreate
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.notifications.messages import Kind, notify_booking
@@ -87,12 +86,7 @@ async def create_booking(
             created_at=now,
             updated_at=now,
         )
-        try:
-            await lifecycle.insert_created(session, booking)
-        except IntegrityError as exc:
-            if OVERLAP_CONSTRAINT in str(exc.orig):
-                raise Conflict("Some of these nights were just booked by someone else.") from None
-            raise
+        await lifecycle.insert_created(session, booking)
         if idempotency_key is not None:
             await idempotency.remember(session, guest.id, idempotency_key, body_fingerprint, booking.id)
         await session.commit()

@@ -1,8 +1,10 @@
 """Reading a host's metrics for a window `[start, end)` of local dates from the aggregators' tables.
 
 Additive figures are sums of `metric_days` rows; available nights are counted from `metric_properties` (listed
-and delisted dates in the property's zone) minus the nights of `metric_blocks` still in force. Nothing is
-recomputed from bookings per request. Ratios are derived here, once, for the REST route and anyone else.
+and delisted dates in the property's zone) minus the nights of `metric_blocks` still in force. One statement sums
+them per property and per day (the series a chart draws); nothing is recomputed from bookings per request, which
+matters because the realtime gateway calls this on every update. Ratios are derived here, once, for the REST
+route and anyone else.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import NotFound
-from service.hosts.schemas import HostMetricsOut, MetricsOut, PropertyMetricsOut
+from service.hosts.schemas import DayMetricsOut, HostMetricsOut, MetricsOut, PropertyMetricsOut
 
 
 @dataclass
@@ -41,48 +43,65 @@ class Sums:
         return self
 
 
-DAY_SUMS = text(
-    "SELECT property_id, sum(booked_nights), sum(accommodation_revenue), sum(gross_earnings), sum(refunds), "
-    "sum(host_fees), sum(bookings_confirmed), sum(bookings_cancelled), sum(bookings_expired), sum(stay_nights), "
-    "sum(lead_time_days) FROM metric_days "
-    "WHERE property_id = ANY(:ids) AND day >= :start AND day < :end GROUP BY property_id"
-)
-
-AVAILABLE_NIGHTS = text(
-    "SELECT p.property_id, count(*) FROM metric_properties p "
-    "CROSS JOIN LATERAL generate_series("
-    "  greatest(CAST(:start AS date), (p.listed_at AT TIME ZONE p.timezone)::date)::timestamp, "
-    "  (least(CAST(:end AS date), coalesce((p.delisted_at AT TIME ZONE p.timezone)::date, CAST(:end AS date))) - 1)"
+# One statement for the window's sums per property and per day (GROUPING SETS) over two kinds of rows: an open
+# night (listed, not delisted, not blocked) counts 1 available night, a `metric_days` row brings its figures.
+# `GROUPING(day) = 1` marks a property's sums; the other rows are one day's sums over the properties.
+WINDOW_SUMS = text(
+    "WITH nights AS ("
+    "  SELECT p.property_id, night::date AS day, 1 AS available, 0 AS booked_nights, 0 AS accommodation_revenue, "
+    "  0 AS gross_earnings, 0 AS refunds, 0 AS host_fees, 0 AS bookings_confirmed, 0 AS bookings_cancelled, "
+    "  0 AS bookings_expired, 0 AS stay_nights, 0 AS lead_time_days FROM metric_properties p "
+    "  CROSS JOIN LATERAL generate_series("
+    "    greatest(CAST(:start AS date), (p.listed_at AT TIME ZONE p.timezone)::date)::timestamp, "
+    "    (least(CAST(:end AS date), coalesce((p.delisted_at AT TIME ZONE p.timezone)::date, CAST(:end AS date))) - 1)"
     "::timestamp, interval '1 day') AS night "
-    "WHERE p.property_id = ANY(:ids) AND p.timezone IS NOT NULL AND p.listed_at IS NOT NULL "
-    "AND NOT EXISTS (SELECT 1 FROM metric_blocks b WHERE b.property_id = p.property_id AND NOT b.removed "
-    'AND night::date >= b.start AND night::date < b."end") '
-    "GROUP BY p.property_id"
+    "  WHERE p.property_id = ANY(:ids) AND p.timezone IS NOT NULL AND p.listed_at IS NOT NULL "
+    "  AND NOT EXISTS (SELECT 1 FROM metric_blocks b WHERE b.property_id = p.property_id AND NOT b.removed "
+    '  AND night::date >= b.start AND night::date < b."end")'
+    "  UNION ALL "
+    "  SELECT property_id, day, 0, booked_nights, accommodation_revenue, gross_earnings, refunds, host_fees, "
+    "  bookings_confirmed, bookings_cancelled, bookings_expired, stay_nights, lead_time_days FROM metric_days "
+    "  WHERE property_id = ANY(:ids) AND day >= :start AND day < :end"
+    ") "
+    "SELECT GROUPING(day) = 1 AS per_property, property_id, day, sum(available), sum(booked_nights), "
+    "sum(accommodation_revenue), sum(gross_earnings), sum(refunds), sum(host_fees), sum(bookings_confirmed), "
+    "sum(bookings_cancelled), sum(bookings_expired), sum(stay_nights), sum(lead_time_days) "
+    "FROM nights GROUP BY GROUPING SETS ((property_id), (day))"
 )
 
 
 async def host_metrics(
     session: AsyncSession, host_id: uuid.UUID, start: dt.date, end: dt.date, property_ids: Sequence[uuid.UUID]
 ) -> HostMetricsOut:
-    """The host's metrics, total and per property (all of theirs, or those asked for: 404 if one is not theirs)."""
+    """The host's metrics, total, per property (all of theirs, or those asked for: 404 if one is not theirs) and
+    per day of the window."""
     scope = await _properties_in_scope(session, host_id, property_ids)
     ids = list(scope)
     sums = {property_id: Sums() for property_id in ids}
-    for property_id, *values in await session.execute(DAY_SUMS, {"ids": ids, "start": start, "end": end}):
-        sums[property_id] += Sums(0, *(int(value) for value in values))  # columns in Sums' order after nights
-    for property_id, nights in await session.execute(AVAILABLE_NIGHTS, {"ids": ids, "start": start, "end": end}):
-        sums[property_id].available_nights = nights
+    by_day: dict[dt.date, Sums] = {}
+    rows = await session.execute(WINDOW_SUMS, {"ids": ids, "start": start, "end": end})
+    for per_property, property_id, day, *values in rows:
+        figures = Sums(*(int(value) for value in values))  # columns in Sums' order
+        if per_property:
+            sums[property_id] = figures
+        else:
+            by_day[day] = figures
     total = Sums()
     for figures in sums.values():
         total += figures
     currencies = set(scope.values())
     currency = currencies.pop() if len(currencies) == 1 else None
+    with_money = currency is not None or not scope
     return HostMetricsOut(
         start=start,
         end=end,
         currency=currency,
-        total=metrics_out(total, with_money=currency is not None or not scope),
+        total=metrics_out(total, with_money=with_money),
         properties=[PropertyMetricsOut(pid, scope[pid], metrics_out(sums[pid], with_money=True)) for pid in ids],
+        days=[
+            day_out(day, by_day.get(day, Sums()), with_money=with_money)
+            for day in (start + dt.timedelta(days=offset) for offset in range((end - start).days))
+        ],
     )
 
 
@@ -133,4 +152,14 @@ def metrics_out(sums: Sums, *, with_money: bool) -> MetricsOut:
         cancellation_rate=_ratio(sums.bookings_cancelled, sums.bookings_confirmed, 4),
         average_length_of_stay=_ratio(sums.stay_nights, sums.bookings_confirmed, 2),
         average_lead_time_days=_ratio(sums.lead_time_days, sums.bookings_confirmed, 2),
+    )
+
+
+def day_out(day: dt.date, sums: Sums, *, with_money: bool) -> DayMetricsOut:
+    return DayMetricsOut(
+        date=day,
+        available_nights=sums.available_nights,
+        booked_nights=sums.booked_nights,
+        gross_earnings=sums.gross_earnings if with_money else None,
+        net_earnings=sums.gross_earnings - sums.refunds - sums.host_fees if with_money else None,
     )

@@ -36,9 +36,21 @@ class PropertyMetricsOut(msgspec.Struct):
     metrics: MetricsOut
 
 
+class DayMetricsOut(msgspec.Struct):
+    """One local date of the window over the properties in scope, for charts: nights on that date, earnings of
+    bookings confirmed (refunds and fees: paid) on it. Money is null when the properties mix currencies."""
+
+    date: dt.date
+    available_nights: int
+    booked_nights: int
+    gross_earnings: int | None
+    net_earnings: int | None
+
+
 class HostMetricsOut(msgspec.Struct):
     start: dt.date = msgspec.field(name="from")
     end: dt.date = msgspec.field(name="to")
     currency: str | None  # the properties' one currency; null when they mix currencies
     total: MetricsOut
     properties: list[PropertyMetricsOut]
+    days: list[DayMetricsOut]  # every date of the window, in order

@@ -8,7 +8,6 @@ A worker that dies mid-send leaves the row to be picked up again when its lease 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -17,9 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.db import create_engine, session_factory
 from service.notifications.models import Channel, Notification, NotificationStatus
 from service.notifications.senders import Senders, senders_for
+from service.rounds import run_rounds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -102,15 +101,10 @@ async def deliver_due_notifications(sessions: async_sessionmaker[AsyncSession], 
 
 async def deliver_notifications(settings: Settings) -> None:
     """Runs until cancelled; a failed round (database away) is logged and retried on the next one."""
-    engine = create_engine(settings, pool_size=2)
-    sessions = session_factory(engine)
     senders = senders_for(settings)
-    try:
-        while True:
-            try:
-                await deliver_due_notifications(sessions, senders)
-            except Exception:
-                log.exception("notification round failed")
-            await asyncio.sleep(ROUND_INTERVAL_S)
-    finally:
-        await engine.dispose()
+
+    async def one_round(sessions: async_sessionmaker[AsyncSession]) -> float:
+        await deliver_due_notifications(sessions, senders)
+        return ROUND_INTERVAL_S
+
+    await run_rounds(settings, "notification", one_round, after_failure=ROUND_INTERVAL_S)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from http import HTTPStatus
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 import stripe
@@ -37,6 +37,11 @@ class RefundRefused(Exception):
     """Stripe answered that this refund cannot be made (not a transient failure); a person must look at it."""
 
 
+# Lengths of the columns these values are stored in (service.payments.models): a longer value, which Stripe never
+# sends, is refused as a malformed object (400) instead of failing in Postgres.
+StripeId = Annotated[str, msgspec.Meta(max_length=255)]
+
+
 class PaymentError(msgspec.Struct):
     message: str | None = None
     code: str | None = None
@@ -45,10 +50,10 @@ class PaymentError(msgspec.Struct):
 class PaymentIntentState(msgspec.Struct):
     """The fields of a Stripe PaymentIntent that decide what happens to its booking."""
 
-    id: str
-    status: str
+    id: StripeId
+    status: Annotated[str, msgspec.Meta(max_length=32)]
     amount: int
-    currency: str
+    currency: Annotated[str, msgspec.Meta(min_length=3, max_length=3)]
     client_secret: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
     last_payment_error: PaymentError | None = None
@@ -67,7 +72,7 @@ class PaymentIntentState(msgspec.Struct):
 
 
 class StripeRefundState(msgspec.Struct):
-    id: str
+    id: StripeId
     amount: int
     status: str | None = None
     metadata: dict[str, str] = msgspec.field(default_factory=dict)
@@ -88,8 +93,8 @@ class EventData(msgspec.Struct):
 
 
 class StripeEvent(msgspec.Struct):
-    id: str
-    type: str
+    id: StripeId
+    type: Annotated[str, msgspec.Meta(max_length=128)]
     data: EventData
 
 
@@ -169,9 +174,11 @@ class StripeGateway:
             stripe.WebhookSignature.verify_header(
                 payload, signature, self._webhook_secret, tolerance=SIGNATURE_TOLERANCE_S
             )
-        except stripe.SignatureVerificationError:
+        # Stripe signs the body's text: a body that is not UTF-8 cannot carry a valid signature (the SDK's decode
+        # would raise before checking anything).
+        except (stripe.SignatureVerificationError, UnicodeDecodeError):
             raise InvalidSignature("The Stripe-Signature header is missing or does not match the body.") from None
         try:
             return msgspec.json.decode(payload, type=StripeEvent)
-        except msgspec.ValidationError as exc:
+        except msgspec.DecodeError as exc:  # not JSON, or JSON of another shape (ValidationError)
             raise Problem(f"A signed body that is not a Stripe event: {exc}") from None

@@ -8,7 +8,6 @@ not final and has not changed for `quiet_for`, the job reads the PaymentIntent a
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
@@ -16,11 +15,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.bookings.models import Booking, BookingStatus
-from service.db import create_engine, session_factory
 from service.payments.gateway import StripeGateway
 from service.payments.models import Payment
 from service.payments.refunds import issue_refund, retry_unsettled_refunds
 from service.payments.settlement import FINAL_STATUSES, apply_payment_intent
+from service.rounds import run_rounds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,18 +65,13 @@ async def reconcile_payments(
 
 async def settle_payments(settings: Settings) -> None:
     """The worker job: reconcile and retry refunds each round until cancelled; a failed round is retried."""
-    engine = create_engine(settings, pool_size=2)
-    sessions = session_factory(engine)
     gateway = StripeGateway(settings)
-    try:
-        while True:
-            try:
-                looked_up = await reconcile_payments(sessions, gateway)
-                retried = await retry_unsettled_refunds(sessions, gateway)
-                if looked_up or retried:
-                    log.info("payments reconciled", extra={"looked_up": looked_up, "refunds_retried": retried})
-            except Exception:
-                log.exception("payment reconciliation round failed")
-            await asyncio.sleep(ROUND_INTERVAL_S)
-    finally:
-        await engine.dispose()
+
+    async def one_round(sessions: async_sessionmaker[AsyncSession]) -> float:
+        looked_up = await reconcile_payments(sessions, gateway)
+        retried = await retry_unsettled_refunds(sessions, gateway)
+        if looked_up or retried:
+            log.info("payments reconciled", extra={"looked_up": looked_up, "refunds_retried": retried})
+        return ROUND_INTERVAL_S
+
+    await run_rounds(settings, "payment reconciliation", one_round, after_failure=ROUND_INTERVAL_S)

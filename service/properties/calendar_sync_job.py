@@ -8,7 +8,6 @@ of its own, so one bad feed never holds back or rolls back the others.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -16,9 +15,9 @@ import uuid
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service.db import create_engine, session_factory
 from service.properties.calendar_import import sync_feed
 from service.properties.models import CalendarFeed, Property
+from service.rounds import run_rounds
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,20 +29,13 @@ MAX_IDLE_S = 30.0
 
 async def sync_calendar_feeds(settings: Settings) -> None:
     """Sync due feeds, round after round, until cancelled; a round that fails is logged and retried."""
-    engine = create_engine(settings, pool_size=2)
-    sessions = session_factory(engine)
-    try:
-        while True:
-            try:
-                if await sync_due_feeds(sessions, settings) == FEEDS_PER_ROUND:
-                    continue  # more may be due right now
-                idle = await seconds_until_next_due(sessions)
-            except Exception:
-                log.exception("calendar sync round failed")
-                idle = MAX_IDLE_S
-            await asyncio.sleep(idle)
-    finally:
-        await engine.dispose()
+
+    async def one_round(sessions: async_sessionmaker[AsyncSession]) -> float:
+        if await sync_due_feeds(sessions, settings) == FEEDS_PER_ROUND:
+            return 0  # more may be due right now
+        return await seconds_until_next_due(sessions)
+
+    await run_rounds(settings, "calendar sync", one_round, after_failure=MAX_IDLE_S)
 
 
 async def sync_due_feeds(

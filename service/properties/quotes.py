@@ -1,7 +1,10 @@
 """Quoting a stay: every rule a booking must meet, then the price. `POST /bookings` calls the same function.
 
 Everything a stay needs from the database (the property's terms, its pricing rules for those nights, and
-whether any of the nights is taken) comes from one statement, because this is the booking hot path.
+whether any of the nights is taken) comes from one statement, because this is the booking hot path. It runs as
+driver SQL (asyncpg's `$n` parameters, prepared once per connection), which skips SQLAlchemy's statement
+compilation and result typing but still goes through its connection, so a connection that died in the pool is
+detected and replaced (see `service.db.create_engine`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.errors import Conflict, InvalidRequest, NotFound
@@ -20,30 +22,31 @@ from service.properties.schemas import NightOut, QuoteOut
 from service.stays import check_stay_dates, check_stay_length
 
 # A PENDING booking holds its nights until its hold runs out; `stale_hold` finds those that ran out but still
-# sit in the exclusion constraint until marked EXPIRED.
-STAY_TERMS = text("""
+# sit in the exclusion constraint until marked EXPIRED. $1 is the property, [$2, $3) the stay; the JSON columns
+# arrive decoded (SQLAlchemy's asyncpg dialect installs the codec).
+STAY_TERMS = """
 SELECT p.id, p.host_id, p.timezone, p.currency, p.max_guests, p.min_nights, p.max_nights,
        p.nightly_price, p.cleaning_fee, p.tax_rate_bps,
        (SELECT coalesce(json_agg(json_build_array(lower(o.during), upper(o.during), o.nightly_price)), '[]')
           FROM date_price_overrides o
-         WHERE o.property_id = p.id AND o.during && daterange(:check_in, :check_out)) AS overrides,
+         WHERE o.property_id = p.id AND o.during && daterange($2, $3)) AS overrides,
        (SELECT coalesce(json_object_agg(w.weekday, w.nightly_price), '{}')
           FROM weekday_prices w WHERE w.property_id = p.id) AS weekdays,
        (SELECT coalesce(json_object_agg(d.min_nights, d.percent), '{}')
           FROM stay_discounts d WHERE d.property_id = p.id) AS discounts,
        EXISTS (SELECT 1 FROM availability_blocks b
-                WHERE b.property_id = p.id AND b.during && daterange(:check_in, :check_out)) AS blocked,
+                WHERE b.property_id = p.id AND b.during && daterange($2, $3)) AS blocked,
        EXISTS (SELECT 1 FROM bookings k
                 WHERE k.property_id = p.id AND k.status IN ('PENDING', 'CONFIRMED')
-                  AND daterange(k.check_in, k.check_out) && daterange(:check_in, :check_out)
+                  AND daterange(k.check_in, k.check_out) && daterange($2, $3)
                   AND (k.status = 'CONFIRMED' OR k.hold_expires_at > now())) AS booked,
        EXISTS (SELECT 1 FROM bookings k
                 WHERE k.property_id = p.id AND k.status IN ('PENDING', 'CONFIRMED')
-                  AND daterange(k.check_in, k.check_out) && daterange(:check_in, :check_out)
+                  AND daterange(k.check_in, k.check_out) && daterange($2, $3)
                   AND k.status = 'PENDING' AND k.hold_expires_at <= now()) AS stale_hold
   FROM properties p
- WHERE p.id = :property_id AND p.deleted_at IS NULL
-""").columns(overrides=JSON, weekdays=JSON, discounts=JSON)
+ WHERE p.id = $1 AND p.deleted_at IS NULL
+"""
 
 
 @dataclass(frozen=True)
@@ -65,9 +68,8 @@ class StayTerms:
 async def load_stay_terms(
     session: AsyncSession, property_id: uuid.UUID, check_in: dt.date, check_out: dt.date
 ) -> StayTerms:
-    result = await session.execute(
-        STAY_TERMS, {"property_id": property_id, "check_in": check_in, "check_out": check_out}
-    )
+    connection = await session.connection()
+    result = await connection.exec_driver_sql(STAY_TERMS, (property_id, check_in, check_out))
     row: Any = result.one_or_none()
     if row is None:
         raise NotFound(f"No property {property_id}.")
