@@ -72,7 +72,7 @@ from bench.servers import (
 )
 from ingest.streams import host_updates_stream
 from service.auth.tokens import jwt_auth
-from service.bookings.lifecycle import booking_event_fields
+from service.bookings.lifecycle import booking_event_fields, pending_booking
 from service.bookings.models import Booking, BookingStatus
 from service.pricing import PricingRules, quote_stay
 from service.properties.models import Property
@@ -205,32 +205,17 @@ class World:
         check_out = check_in + dt.timedelta(days=1)
         rules = PricingRules(NIGHTLY_PRICE, CLEANING_FEE, 0)
         quote = quote_stay(rules, check_in, check_out, self.guest_service_fee_bps)
-        moment = dt.datetime.now(dt.UTC)
-        return Booking(
-            id=uuid.uuid4(),
+        return pending_booking(
             property_id=property_id,
             guest_id=self.guest_id,
             host_id=host.host_id,
             check_in=check_in,
             check_out=check_out,
             guests=2,
-            status=BookingStatus.PENDING,
             currency="EUR",
-            nightly_prices=quote.net_nightly_prices,
-            accommodation_amount=quote.accommodation,
-            discount_amount=quote.discount,
-            cleaning_fee=quote.cleaning_fee,
-            service_fee=quote.service_fee,
-            taxes=quote.taxes,
-            total_amount=quote.total,
-            refunded_amount=0,
-            hold_expires_at=moment + dt.timedelta(minutes=15),
-            confirmed_at=None,
-            cancelled_at=None,
-            cancelled_by=None,
-            ended_at=None,
-            created_at=moment,
-            updated_at=moment,
+            quote=quote,
+            at=dt.datetime.now(dt.UTC),
+            hold=dt.timedelta(minutes=15),
         )
 
 

@@ -25,6 +25,7 @@ from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
 from service.db import driver_connection
 from service.errors import Conflict
 from service.outbox import event_parameters, event_row, insert_with_event_sql, record_event
+from service.pricing import Quote
 
 ALLOWED_MOVES: dict[BookingStatus, frozenset[BookingStatus]] = {
     BookingStatus.PENDING: frozenset({BookingStatus.CONFIRMED, BookingStatus.EXPIRED, BookingStatus.CANCELLED}),
@@ -75,6 +76,49 @@ def booking_event_fields(booking: Booking) -> dict[str, Any]:
 
 BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
 INSERT_CREATED = insert_with_event_sql(Booking.__tablename__, BOOKING_COLUMNS)
+
+
+def pending_booking(
+    *,
+    property_id: uuid.UUID,
+    guest_id: uuid.UUID,
+    host_id: uuid.UUID,
+    check_in: dt.date,
+    check_out: dt.date,
+    guests: int,
+    currency: str,
+    quote: Quote,
+    at: dt.datetime,
+    hold: dt.timedelta,
+) -> Booking:
+    """A new PENDING booking at the quoted price, made `at` and holding its nights for `hold`. Every column is set
+    here, since `insert_created` writes the row with one statement and the ORM's defaults never run."""
+    return Booking(
+        id=uuid.uuid4(),
+        property_id=property_id,
+        guest_id=guest_id,
+        host_id=host_id,
+        check_in=check_in,
+        check_out=check_out,
+        guests=guests,
+        status=BookingStatus.PENDING,
+        currency=currency,
+        nightly_prices=quote.net_nightly_prices,
+        accommodation_amount=quote.accommodation,
+        discount_amount=quote.discount,
+        cleaning_fee=quote.cleaning_fee,
+        service_fee=quote.service_fee,
+        taxes=quote.taxes,
+        total_amount=quote.total,
+        refunded_amount=0,
+        hold_expires_at=at + hold,
+        confirmed_at=None,
+        cancelled_at=None,
+        cancelled_by=None,
+        ended_at=None,
+        created_at=at,
+        updated_at=at,
+    )
 
 
 async def insert_created(session: AsyncSession, booking: Booking) -> None:

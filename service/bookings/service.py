@@ -59,32 +59,17 @@ async def create_booking(
             raise InvalidRequest("You cannot book your own property.", field="property_id")
         if terms.stale_hold:
             await lifecycle.expire_stale_holds(session, terms.property_id)
-        now = dt.datetime.now(dt.UTC)
-        booking = Booking(
-            id=uuid.uuid4(),
+        booking = lifecycle.pending_booking(
             property_id=terms.property_id,
             guest_id=guest.id,
             host_id=terms.host_id,
             check_in=data.check_in,
             check_out=data.check_out,
             guests=data.guests,
-            status=BookingStatus.PENDING,
             currency=terms.currency,
-            nightly_prices=quote.net_nightly_prices,
-            accommodation_amount=quote.accommodation,
-            discount_amount=quote.discount,
-            cleaning_fee=quote.cleaning_fee,
-            service_fee=quote.service_fee,
-            taxes=quote.taxes,
-            total_amount=quote.total,
-            refunded_amount=0,
-            hold_expires_at=now + dt.timedelta(seconds=settings.booking_hold_seconds),
-            confirmed_at=None,
-            cancelled_at=None,
-            cancelled_by=None,
-            ended_at=None,
-            created_at=now,
-            updated_at=now,
+            quote=quote,
+            at=dt.datetime.now(dt.UTC),
+            hold=dt.timedelta(seconds=settings.booking_hold_seconds),
         )
         await lifecycle.insert_created(session, booking)
         if idempotency_key is not None:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.auth.tokens import CurrentUser
 from service.bookings import lifecycle
 from service.bookings.cancellation import refund_due
-from service.bookings.models import Booking, BookingStatus
+from service.bookings.models import Booking
 from service.db import create_engine, session_factory
 from service.pricing import quote_stay
 from service.properties.models import Property
@@ -179,38 +179,21 @@ async def _record_stay(
     booked_at = max(_moment(check_in - dt.timedelta(days=rng.randint(1, 30)), hour=rng.randint(8, 22)), listed_at)
     terms = await load_stay_terms(session, prop.id, check_in, check_out)
     quote = quote_stay(terms.rules, check_in, check_out, settings.guest_service_fee_bps)
-    booking_id = uuid.uuid4()
-    await lifecycle.insert_created(
-        session,
-        Booking(
-            id=booking_id,
-            property_id=prop.id,
-            guest_id=guest_id,
-            host_id=prop.host_id,
-            check_in=check_in,
-            check_out=check_out,
-            guests=rng.randint(1, prop.max_guests),
-            status=BookingStatus.PENDING,
-            currency=prop.currency,
-            nightly_prices=quote.net_nightly_prices,
-            accommodation_amount=quote.accommodation,
-            discount_amount=quote.discount,
-            cleaning_fee=quote.cleaning_fee,
-            service_fee=quote.service_fee,
-            taxes=quote.taxes,
-            total_amount=quote.total,
-            refunded_amount=0,
-            hold_expires_at=booked_at + dt.timedelta(seconds=settings.booking_hold_seconds),
-            confirmed_at=None,
-            cancelled_at=None,
-            cancelled_by=None,
-            ended_at=None,
-            created_at=booked_at,
-            updated_at=booked_at,
-        ),
+    created = lifecycle.pending_booking(
+        property_id=prop.id,
+        guest_id=guest_id,
+        host_id=prop.host_id,
+        check_in=check_in,
+        check_out=check_out,
+        guests=rng.randint(1, prop.max_guests),
+        currency=prop.currency,
+        quote=quote,
+        at=booked_at,
+        hold=dt.timedelta(seconds=settings.booking_hold_seconds),
     )
+    await lifecycle.insert_created(session, created)
     # insert_created writes with one Core statement; the moves below need the row in the session.
-    booking = await session.get_one(Booking, booking_id)
+    booking = await session.get_one(Booking, created.id)
     paid_at = booked_at + dt.timedelta(minutes=rng.randint(1, 10))
     await lifecycle.confirm(session, booking, at=paid_at)
     cancel_on = check_in - dt.timedelta(days=rng.randint(0, (check_in - paid_at.date()).days))
