@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from typing import Any
@@ -15,6 +16,7 @@ from service.bookings.jobs import advance_bookings_once
 from service.bookings.models import Booking, BookingStatus
 from service.db import create_engine, session_factory
 from service.errors import Conflict
+from service.pricing import PricingRules, quote_stay
 from service.settings import Settings
 from tests.api import (
     Client,
@@ -26,6 +28,7 @@ from tests.api import (
     signed_up_host,
 )
 from tests.db import confirm, event_types, execute, run
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -88,6 +91,64 @@ async def test_overlapping_stay_is_409_and_adjacent_is_fine(client: Client, list
         )
     ).json()["days"]
     assert days[0]["reason"] == "booked"
+
+
+async def test_two_transactions_waiting_on_each_others_stays_get_one_409_not_a_500(
+    client: Client, listing: Listing, settings: Settings
+) -> None:
+    """The exclusion check waits for a conflicting stay's transaction; two transactions that each wait for the
+    other are a deadlock, which Postgres breaks by aborting one. That one lost the nights: 409, and the other's
+    stays are kept."""
+    prop, _, _ = listing
+    guest, _ = await signed_up(client)
+    quote = quote_stay(PricingRules(10_000, 0, 0), days_ahead(60), days_ahead(62), settings.guest_service_fee_bps)
+
+    def stay(first: int) -> Booking:
+        return lifecycle.pending_booking(
+            property_id=uuid.UUID(prop["id"]),
+            guest_id=uuid.UUID(guest["id"]),
+            host_id=uuid.UUID(prop["host_id"]),
+            check_in=days_ahead(first),
+            check_out=days_ahead(first + 2),
+            guests=1,
+            currency="EUR",
+            quote=quote,
+            at=dt.datetime.now(dt.UTC),
+            hold=dt.timedelta(minutes=15),
+        )
+
+    engine = create_engine(settings)
+    sessions = session_factory(engine)
+    try:
+        async with sessions() as one, sessions() as two:
+            for session in (one, two):
+                await session.execute(select(1))  # the transaction begins on the server, as in the API
+            await lifecycle.insert_created(one, stay(60))
+            await lifecycle.insert_created(two, stay(70))
+            # `one` now waits for `two` (nights 70-71), then `two` waits for `one` (nights 60-61): a cycle.
+            first = asyncio.create_task(lifecycle.insert_created(one, stay(71)))
+            await eventually(lambda: lock_waits(settings), "the first insert waiting for the other transaction")
+            second = asyncio.create_task(lifecycle.insert_created(two, stay(61)))
+            outcomes = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), timeout=30)
+            conflicts = [outcome for outcome in outcomes if isinstance(outcome, Conflict)]
+            assert len(conflicts) == 1, outcomes
+            assert outcomes.count(None) == 1, outcomes
+            winner = one if outcomes[0] is None else two
+            await winner.commit()
+    finally:
+        await engine.dispose()
+    kept = await client.get(
+        f"/api/v1/properties/{prop['id']}/availability",
+        params={"from": days_ahead(60).isoformat(), "to": days_ahead(73).isoformat()},
+    )
+    booked = [day["date"] for day in kept.json()["days"] if day["reason"] == "booked"]
+    assert len(booked) == 4  # the winner's two stays of two nights; nothing of the aborted transaction
+
+
+async def lock_waits(settings: Settings) -> int:
+    """How many sessions of this database wait on a lock now."""
+    sql = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    return int((await execute(settings, sql))[0][0])
 
 
 async def test_bad_booking_requests_are_refused_and_create_nothing(client: Client, listing: Listing) -> None:

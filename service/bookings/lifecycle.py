@@ -74,6 +74,7 @@ def booking_event_fields(booking: Booking) -> dict[str, Any]:
     }
 
 
+NIGHTS_TAKEN = "Some of these nights were just booked by someone else."
 BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
 INSERT_CREATED = insert_with_event_sql(Booking.__tablename__, BOOKING_COLUMNS)
 
@@ -136,7 +137,12 @@ async def insert_created(session: AsyncSession, booking: Booking) -> None:
     except asyncpg.ExclusionViolationError as exc:
         if exc.constraint_name != OVERLAP_CONSTRAINT:
             raise
-        raise Conflict("Some of these nights were just booked by someone else.") from None
+        raise Conflict(NIGHTS_TAKEN) from None
+    except asyncpg.DeadlockDetectedError:
+        # Two overlapping stays inserted at the same moment can each wait for the other's outcome in the exclusion
+        # check (the only wait this statement has: its ids are fresh); Postgres then aborts one of them and the
+        # other goes on to take the nights, so the aborted one lost the race like any other overlap.
+        raise Conflict(NIGHTS_TAKEN) from None
 
 
 async def _move(
