@@ -31,7 +31,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
-from ingest.apply import Change, MalformedEvent, apply_batch
+from ingest.apply import HostChange, MalformedEvent, apply_batch
 from ingest.pg import create_pool
 from ingest.streams import (
     DEAD_LETTER_MAXLEN,
@@ -41,6 +41,7 @@ from ingest.streams import (
     OutboxMessage,
     dead_letter_stream,
     decode,
+    encode_days,
     events_stream,
     failures_key,
     host_seq_key,
@@ -62,39 +63,39 @@ Entry = tuple[bytes, dict[bytes, bytes] | None]
 
 # Per host: the next `seq` and the update message carrying it, atomically, for all hosts of a batch at once; each
 # update goes to the host's stream (history, for resume) and to the feed of all hosts' updates (what the gateway's
-# one reader per process follows), in the same order.
+# one reader per process follows), in the same order. Only the feed's entry carries the version and the metric
+# differences (what the gateway adds to the figures it holds); resume needs neither.
 # KEYS: the feed, then per host: seq key, update stream. ARGV: a host stream's MAXLEN, the feed's MAXLEN, then per
-# host: host_id, event_type, booking_id, property_id, events.
+# host: host_id, event_type, booking_id, property_id, events, version, reload, days.
 ANNOUNCE_LUA = """
 for i = 2, #KEYS, 2 do
-    local j = 3 + (i - 2) / 2 * 5
+    local j = 3 + (i - 2) / 2 * 8
     local seq = redis.call('INCR', KEYS[i])
     local fields = {'seq', seq, 'event_type', ARGV[j + 1], 'booking_id', ARGV[j + 2], 'property_id', ARGV[j + 3],
         'events', ARGV[j + 4]}
     redis.call('XADD', KEYS[i + 1], 'MAXLEN', '~', ARGV[1], '*', unpack(fields))
-    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'host_id', ARGV[j], unpack(fields))
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'host_id', ARGV[j], 'version', ARGV[j + 5],
+        'reload', ARGV[j + 6], 'days', ARGV[j + 7], unpack(fields))
 end
 """
 
 
-@dataclass(frozen=True)
-class Announcement:
-    """One host's update after a batch: its cause (the host's last change applied) and how many events it had."""
-
-    host_id: uuid.UUID
-    event_type: str
-    booking_id: str | None
-    property_id: uuid.UUID
-    events: int
-
-
-def announce_arguments(settings: Settings, announcements: Sequence[Announcement]) -> tuple[list[str], list[str | int]]:
+def announce_arguments(settings: Settings, changes: Sequence[HostChange]) -> tuple[list[str], list[str | int | bytes]]:
     """KEYS and ARGV of `ANNOUNCE_LUA` for these hosts' updates."""
     keys = [host_updates_feed(settings)]
-    args: list[str | int] = [HOST_UPDATES_MAXLEN, HOST_UPDATES_FEED_MAXLEN]
-    for one in announcements:
+    args: list[str | int | bytes] = [HOST_UPDATES_MAXLEN, HOST_UPDATES_FEED_MAXLEN]
+    for one in changes:
         keys += [host_seq_key(settings, one.host_id), host_updates_stream(settings, one.host_id)]
-        args += [str(one.host_id), one.event_type, one.booking_id or "", str(one.property_id), one.events]
+        args += [
+            str(one.host_id),
+            one.event_type,
+            one.booking_id or "",
+            str(one.property_id),
+            one.events,
+            one.version,
+            int(one.reload),
+            encode_days(one.days),
+        ]
     return keys, args
 
 
@@ -200,7 +201,7 @@ class Aggregator:
         await self._settled(settled, changes)
         return len(settled)
 
-    async def _apply(self, messages: list[OutboxMessage]) -> list[Change]:
+    async def _apply(self, messages: list[OutboxMessage]) -> list[HostChange]:
         if not messages:
             return []
         async with self.pool.acquire() as connection, connection.transaction():
@@ -217,26 +218,16 @@ class Aggregator:
         await self.redis.xadd(dead_letter_stream(self.settings), dead, maxlen=DEAD_LETTER_MAXLEN, approximate=True)
         return [message_id]
 
-    async def _settled(self, settled: list[bytes], changes: Sequence[Change]) -> None:
+    async def _settled(self, settled: list[bytes], changes: Sequence[HostChange]) -> None:
         """Acknowledge, and tell each host whose numbers changed, in one round trip after the commit."""
         pipe = self.redis.pipeline(transaction=False)
         if settled:
             pipe.xack(self.stream, EVENTS_GROUP, *settled)
             pipe.hdel(failures_key(self.settings), *settled)
-        last_by_host: dict[uuid.UUID, Change] = {}
-        counts: dict[uuid.UUID, int] = {}
-        for change in changes:
-            if change.host_id not in last_by_host or change.seq > last_by_host[change.host_id].seq:
-                last_by_host[change.host_id] = change
-            counts[change.host_id] = counts.get(change.host_id, 0) + 1
-        if last_by_host:
-            announcements = [
-                Announcement(host_id, cause.event_type, cause.booking_id, cause.property_id, counts[host_id])
-                for host_id, cause in last_by_host.items()
-            ]
-            keys, args = announce_arguments(self.settings, announcements)
+        if changes:
+            keys, args = announce_arguments(self.settings, changes)
             await self._announce_script(keys=keys, args=args, client=pipe)
-        if settled or last_by_host:
+        if settled or changes:
             await pipe.execute()
 
 

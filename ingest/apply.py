@@ -44,13 +44,38 @@ class PropertyFacts:
 
 @dataclass(frozen=True)
 class Change:
-    """An applied event that changed something, for the host's update stream."""
+    """An applied event that changed something."""
 
     host_id: uuid.UUID
     event_type: str
     property_id: uuid.UUID
     booking_id: str | None
     seq: int  # the event's outbox id: a host's update names its change of the highest seq in the batch
+
+
+@dataclass(frozen=True)
+class HostChange:
+    """What one transaction changed for one host, for the host's update stream: the host's new metrics version,
+    the cause (its change of the highest seq), how many events changed something, and either the differences of
+    its `metric_days` rows (`days`: property -> date -> `METRIC_COLUMNS` differences) or, when availability or a
+    property changed (`reload`), only that its figures must be read again."""
+
+    host_id: uuid.UUID
+    version: int
+    event_type: str
+    property_id: uuid.UUID
+    booking_id: str | None
+    events: int
+    reload: bool
+    days: dict[uuid.UUID, Contribution]
+
+
+# Versions are bumped in host-id order, after the batch's property locks, so two batches never wait on each other
+# in a cycle; each bump holds the host's row until commit, so a host's versions commit in order.
+BUMP_VERSIONS = (
+    "INSERT INTO metric_hosts (host_id, version) SELECT h, 1 FROM unnest($1::uuid[]) AS t(h) ORDER BY h "
+    "ON CONFLICT (host_id) DO UPDATE SET version = metric_hosts.version + 1 RETURNING host_id, version"
+)
 
 
 class MalformedEvent(ValueError):
@@ -98,8 +123,11 @@ def merge_property(facts: PropertyFacts, message: OutboxMessage) -> PropertyFact
     )
 
 
-async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessage], host_fee_bps: int) -> list[Change]:
-    """Apply `messages` (any order, repeats allowed) inside the caller's transaction; answers what changed.
+async def apply_batch(
+    connection: asyncpg.Connection, messages: list[OutboxMessage], host_fee_bps: int
+) -> list[HostChange]:
+    """Apply `messages` (any order, repeats allowed) inside the caller's transaction; answers what changed, per
+    host in host-id order, each host with its metrics version bumped.
 
     Event types the metrics do not depend on (reviews, notifications...) are skipped.
     """
@@ -141,9 +169,39 @@ async def apply_batch(connection: asyncpg.Connection, messages: list[OutboxMessa
                 raise MalformedEvent(f"{message.type} {message.event_id}: no booking_id") from exc
     changes += await _apply_blocks(connection, blocks)
     rezoned = [pid for pid in property_ids if after[pid].timezone != before[pid].timezone]
-    changes += await _apply_bookings(connection, by_booking, rezoned, before, after, host_fee_bps)
+    booking_changes, days = await _apply_bookings(connection, by_booking, rezoned, before, after, host_fee_bps)
     await _store_properties(connection, {pid: facts for pid, facts in after.items() if facts != before[pid]})
-    return changes
+    return await _by_host(connection, [*changes, *booking_changes], days)
+
+
+async def _by_host(
+    connection: asyncpg.Connection, changes: list[Change], days: dict[uuid.UUID, Contribution]
+) -> list[HostChange]:
+    """Group the changes by host and bump each changed host's version."""
+    by_host: dict[uuid.UUID, list[Change]] = defaultdict(list)
+    for change in changes:
+        by_host[change.host_id].append(change)
+    if not by_host:
+        return []
+    rows = await connection.fetch(BUMP_VERSIONS, sorted(by_host))
+    versions = {row["host_id"]: row["version"] for row in rows}
+    host_changes = []
+    for host_id in sorted(by_host):
+        host = by_host[host_id]
+        cause = max(host, key=lambda change: change.seq)
+        host_changes.append(
+            HostChange(
+                host_id=host_id,
+                version=versions[host_id],
+                event_type=cause.event_type,
+                property_id=cause.property_id,
+                booking_id=cause.booking_id,
+                events=len(host),
+                reload=any(not change.event_type.startswith(("booking.", "payment.")) for change in host),
+                days={change.property_id: days[change.property_id] for change in host if change.property_id in days},
+            )
+        )
+    return host_changes
 
 
 async def _lock_properties(connection: asyncpg.Connection, property_ids: list[uuid.UUID]) -> list[asyncpg.Record]:
@@ -187,9 +245,10 @@ async def _apply_bookings(
     before: dict[uuid.UUID, PropertyFacts],
     after: dict[uuid.UUID, PropertyFacts],
     host_fee_bps: int,
-) -> list[Change]:
+) -> tuple[list[Change], dict[uuid.UUID, Contribution]]:
+    """Answers the changes and, per property, the nonzero differences written to its `metric_days` rows."""
     if not by_booking and not rezoned:
-        return []
+        return [], {}
     stored = await connection.fetch(
         "SELECT booking_id, property_id, host_id, last_seq, state::text, refund_due, refunds::text, expired_at "
         "FROM metric_bookings WHERE booking_id = ANY($1::uuid[]) OR property_id = ANY($2::uuid[])",
@@ -229,9 +288,13 @@ async def _apply_bookings(
             writes.append(_booking_row(booking_id, property_id, host_id, merged_seq, merged))
             if old != new:  # a new hold or a payment record alone moves no figure: no update for the host
                 changes += [Change(host_id, m.type, property_id, booking_id, m.seq) for m in events[-1:]]
+    days = {
+        property_id: {day: values for day, values in sorted(contribution.items()) if any(values)}
+        for property_id, contribution in sorted(deltas.items())
+    }
     await _store_bookings(connection, writes)
-    await _store_days(connection, deltas, hosts)
-    return changes
+    await _store_days(connection, days, hosts)
+    return changes, days
 
 
 def _facts(row: asyncpg.Record) -> BookingFacts:
@@ -291,9 +354,8 @@ async def _store_days(
 ) -> None:
     rows = [
         (property_id, day, hosts[property_id], *values)
-        for property_id, days in sorted(deltas.items())
-        for day, values in sorted(days.items())
-        if any(values)
+        for property_id, days in deltas.items()
+        for day, values in days.items()
     ]
     if rows:
         await connection.execute(DAYS_UPSERT, *[list(column) for column in zip(*rows, strict=True)])

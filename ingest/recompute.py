@@ -222,6 +222,9 @@ async def rebuild(settings: Settings) -> Rebuilt:
                 ],
                 columns=["property_id", "day", "host_id", *METRIC_COLUMNS],
             )
+            # Figures held by the realtime gateway are at the old versions: the next update of each host finds
+            # its version skipped and reads them again.
+            await connection.execute("UPDATE metric_hosts SET version = version + 1")
     finally:
         await connection.close()
     return Rebuilt(len(expected.properties), len(expected.blocks), len(expected.bookings), len(expected.days))

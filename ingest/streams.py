@@ -48,6 +48,20 @@ def decode(raw: bytes) -> OutboxMessage:
     return _decoder.decode(raw)
 
 
+# A host's `metric_days` differences of one transaction: property -> local date -> `METRIC_COLUMNS` differences.
+DayDifferences = dict[uuid.UUID, dict[dt.date, list[int]]]
+
+_days_decoder = msgspec.json.Decoder(DayDifferences)
+
+
+def encode_days(days: DayDifferences) -> bytes:
+    return _encoder.encode(days)
+
+
+def decode_days(raw: bytes) -> DayDifferences:
+    return _days_decoder.decode(raw)
+
+
 def events_stream(settings: Settings) -> str:
     return f"{settings.redis_prefix}:events"
 

@@ -33,6 +33,17 @@ class MetricProperty(Base):
     last_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
 
 
+class MetricHost(Base):
+    """A host's metrics version: each aggregator transaction that changes the host's rows adds one, under the row's
+    lock, so versions commit in order and a read that sees version V sees exactly the changes up to V (what lets
+    the realtime gateway add later changes to figures it holds, see `realtime.figures`)."""
+
+    __tablename__ = "metric_hosts"
+
+    host_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
 class MetricBlock(Base):
     """A block of nights; `removed` once its `availability.unblocked` event has been seen (in any order)."""
 

@@ -1,23 +1,26 @@
-"""A window's figures computed once for every socket of this process that watches it, not once per socket.
+"""A window's figures held in memory for every socket of this process that watches it, kept current by adding
+each update's differences instead of reading the database again.
 
-When a host's update arrives, each of its sockets needs the figures of its window including that update. Sockets
-on the same window ask for the same thing at the same moment, so they share one computation (and the encoded
-JSON of its result) per (host, window): N dashboards of a host cost one `host_metrics` per update, not N.
+Per (host, window) the process holds the window's sums (`WindowSums`) and the host's metrics version they are
+at. Both are read in one snapshot (REPEATABLE READ), and a host's versions commit in order (`metric_hosts`), so
+sums read at version V include exactly the aggregator transactions up to V. The feed's entry of a transaction
+carries its version and its `metric_days` differences (`ingest.aggregator.ANNOUNCE_LUA`); the process's feed
+reader hands every entry of the host to `fold` before any socket hears of it. Folding version V + 1 adds the
+differences; a version already included is skipped; a version further on means one in between has not been seen
+(two aggregators announcing out of order, or an announcement lost in a crash): the sums are read again, as for an
+entry marked `reload` (availability or a property changed, which the differences do not express). Entries that
+arrive while the sums are being read wait and are folded after.
 
-Correctness rests on one number per computation, its `basis`: the highest seq any socket had asked for when it
-started. Every seq a socket asks for has already been announced, and the aggregator announces an update only
-after committing its rows, so a computation started after that includes every update up to its basis (perhaps
-more, never less, as a snapshot's figures in docs/realtime.md). A socket asking for seq S takes the current
-computation if its basis is at least S; otherwise it waits for the running one to end and starts (or joins) the
-next, whose basis is the highest seq asked for by then. So at most one computation per window runs at a time,
-and under load the updates that pile up meanwhile are folded into the next one (coalescing, not queueing).
+So N dashboards of a host on one window cost one addition per update and one encoding of the result, not N, and
+no query at all. Correctness of "figures including update seq S": each window tracks its `basis`, the highest
+seq it includes at least: every entry folded raises it, and a read includes every update announced before it
+started (aggregators announce after committing), so a read started for seq S has basis S. A socket asking for a
+seq beyond the basis (a snapshot racing the feed reader) gets a fresh read; sockets asking together share it.
 
-Computations of all hosts together are limited to `MAX_CONCURRENT` at a time, on an engine of their own with that
-many connections, so a burst of updates waits here in order instead of timing out at a pool and never takes
-connections from HTTP requests. Like every engine of the app it does not ping a connection at each checkout; a
-computation that finds its connection dead is retried once on another. Its statements run in autocommit (no
-BEGIN and ROLLBACK): each one still starts after the computation did, so each includes every update up to the
-basis. A failed computation (a property not the host's, the database away) is not kept: each socket gets its error.
+Reads of all hosts together are limited to `MAX_CONCURRENT` at a time, on an engine of their own with that many
+connections, so a burst of reads waits here instead of timing out at a pool and never takes connections from HTTP
+requests; a read that finds its connection dead is retried once on another. A failed read (a property not the
+host's, the database away) is not kept: each socket waiting on it gets its error.
 """
 
 from __future__ import annotations
@@ -30,48 +33,50 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import msgspec
+from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from realtime.messages import Window
+from realtime.updates import HostUpdate
 from service.db import create_engine, session_factory
-from service.hosts.metrics import host_metrics
-from service.hosts.schemas import HostMetricsOut
+from service.hosts.metrics import WindowSums, window_sums
 from service.settings import Settings
 
 MAX_CONCURRENT = 6
 MAX_WINDOWS_PER_HOST = 32  # windows kept per host, least recently used dropped first
 
 WindowKey = tuple[dt.date, dt.date, tuple[uuid.UUID, ...]]
-Compute = Callable[[uuid.UUID, Window], Awaitable[HostMetricsOut]]
 
 _encoder = msgspec.json.Encoder()
 
 
 @dataclass(frozen=True)
 class Figures:
-    """A window's metrics, and their JSON encoded once for every frame that carries them."""
+    """A window's metrics encoded once for every frame that carries them."""
 
-    metrics: HostMetricsOut
     encoded: msgspec.Raw
 
 
-@dataclass
-class _WindowState:
-    wanted: int = 0  # the highest seq asked for
-    basis: int = -1  # what the latest computation includes at least
-    task: asyncio.Task[Figures] | None = None
+@dataclass(frozen=True)
+class Read:
+    """A window's sums and the host's metrics version they are at."""
+
+    sums: WindowSums
+    version: int
+
+
+ReadWindow = Callable[[uuid.UUID, Window], Awaitable[Read]]
 
 
 class DatabaseFigures:
-    """`host_metrics` on the figures' own engine (see the module docstring)."""
+    """Reads a window's sums with the host's version, in one REPEATABLE READ snapshot, on an engine of its own."""
 
     def __init__(self, settings: Settings) -> None:
         self.engine: AsyncEngine = create_engine(settings, pool_size=MAX_CONCURRENT)
-        # Read-only statements in autocommit: no BEGIN and ROLLBACK around them (two of five round trips).
-        self.sessions = session_factory(self.engine.execution_options(isolation_level="AUTOCOMMIT"))
+        self.sessions = session_factory(self.engine.execution_options(isolation_level="REPEATABLE READ"))
 
-    async def __call__(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
+    async def __call__(self, host_id: uuid.UUID, window: Window) -> Read:
         try:
             return await self._once(host_id, window)
         except DBAPIError as exc:
@@ -79,52 +84,94 @@ class DatabaseFigures:
                 raise
             return await self._once(host_id, window)  # the dead connection was dropped; the next is fresh
 
-    async def _once(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
-        async with self.sessions() as session:
-            return await host_metrics(session, host_id, window.start, window.end, window.property_ids)
+    async def _once(self, host_id: uuid.UUID, window: Window) -> Read:
+        async with self.sessions() as session, session.begin():
+            version = await session.scalar(
+                text("SELECT coalesce((SELECT version FROM metric_hosts WHERE host_id = :host), 0)"),
+                {"host": host_id},
+            )
+            sums = await window_sums(session, host_id, window.start, window.end, window.property_ids)
+        return Read(sums, int(version or 0))
 
     async def close(self) -> None:
         await self.engine.dispose()
 
 
 @dataclass
-class SharedFigures:
-    """Per process: the latest computation of each (host, window) that sockets here watch."""
+class _HeldWindow:
+    sums: WindowSums | None = None  # None: not read yet, or to be read again
+    version: int = 0
+    basis: int = -1  # the highest seq the sums include at least
+    wanted: int = 0  # the highest seq asked for
+    reading: asyncio.Task[None] | None = None
+    arrived: list[HostUpdate] = field(default_factory=list)  # entries seen while reading, folded after
+    figures: Figures | None = None  # the sums encoded, until they change
 
-    compute: Compute
-    hosts: dict[uuid.UUID, OrderedDict[WindowKey, _WindowState]] = field(default_factory=dict)
+    def fold(self, update: HostUpdate) -> None:
+        if self.reading is not None:
+            self.arrived.append(update)
+            return
+        if self.sums is None:
+            return
+        if update.reload or update.version > self.version + 1:
+            self.sums = self.figures = None
+            return
+        if update.version == self.version + 1:
+            self.sums.add(update.days)
+            self.version = update.version
+            self.figures = None
+        self.basis = max(self.basis, update.seq)
+
+
+@dataclass
+class SharedFigures:
+    """Per process: the windows that sockets here watch, per host."""
+
+    read: ReadWindow
+    hosts: dict[uuid.UUID, OrderedDict[WindowKey, _HeldWindow]] = field(default_factory=dict)
     gate: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_CONCURRENT))
+
+    def fold(self, host_id: uuid.UUID, update: HostUpdate) -> None:
+        """The feed reader's entry of the host: every window held of the host takes it, before any socket asks."""
+        for window in self.hosts.get(host_id, {}).values():
+            window.fold(update)
 
     async def including(self, host_id: uuid.UUID, window: Window, seq: int) -> Figures:
         """The window's figures including at least the host's update `seq`."""
         windows = self.hosts.setdefault(host_id, OrderedDict())
         key = (window.start, window.end, tuple(sorted(window.property_ids)))
-        state = windows.get(key)
-        if state is None:
-            state = windows[key] = _WindowState()
+        held = windows.get(key)
+        if held is None:
+            held = windows[key] = _HeldWindow()
             while len(windows) > MAX_WINDOWS_PER_HOST:
                 windows.popitem(last=False)
         windows.move_to_end(key)
-        state.wanted = max(state.wanted, seq)
+        held.wanted = max(held.wanted, seq)
         while True:
-            task = state.task
-            if task is not None and state.basis >= seq and not _failed(task):
-                return await asyncio.shield(task)
-            if task is not None and not task.done():
-                await asyncio.wait([task])  # an older computation: the next one starts when it ends
+            if held.reading is not None:
+                await asyncio.shield(held.reading)  # a failed read raises here, for every socket waiting on it
                 continue
-            state.basis = state.wanted
-            state.task = asyncio.create_task(self._compute(host_id, window))
+            if held.sums is not None and held.basis >= seq:
+                if held.figures is None:
+                    held.figures = Figures(msgspec.Raw(_encoder.encode(held.sums.metrics())))
+                return held.figures
+            held.reading = asyncio.create_task(self._read(host_id, window, held, held.wanted))
 
     def forget(self, host_id: uuid.UUID) -> None:
         """The host's last socket here has gone."""
         self.hosts.pop(host_id, None)
 
-    async def _compute(self, host_id: uuid.UUID, window: Window) -> Figures:
-        async with self.gate:
-            metrics = await self.compute(host_id, window)
-        return Figures(metrics, msgspec.Raw(_encoder.encode(metrics)))
-
-
-def _failed(task: asyncio.Task[Figures]) -> bool:
-    return task.done() and (task.cancelled() or task.exception() is not None)
+    async def _read(self, host_id: uuid.UUID, window: Window, held: _HeldWindow, basis: int) -> None:
+        try:
+            async with self.gate:
+                read = await self.read(host_id, window)
+        except BaseException:
+            held.sums = held.figures = None
+            held.arrived.clear()
+            raise
+        finally:
+            held.reading = None
+        held.sums, held.version, held.basis, held.figures = read.sums, read.version, basis, None
+        arrived, held.arrived = held.arrived, []
+        for update in arrived:
+            held.fold(update)

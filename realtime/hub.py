@@ -4,8 +4,9 @@ Updates come from Redis, not from this process's memory, so any API process can 
 write each host update twice in one script: to the host's own stream (history, for resume) and to the feed of all
 hosts' updates (`ingest.streams.host_updates_feed`). The process follows that feed with one blocking XREAD and
 hands each entry to the subscribers of its host, so a process holds one Redis connection for live updates
-whether it serves ten hosts or ten thousand. Readers never wait on sockets: `Subscriber.offer` only records the
-newest update (see `realtime.connection`).
+whether it serves ten hosts or ten thousand. Each entry first updates the figures the process holds of its host
+(`realtime.figures`), then reaches the host's sockets. Readers never wait on sockets: `Subscriber.offer` only
+records the newest update (see `realtime.connection`).
 
 The reader starts with the process's first socket and stops with its last. It is stopped by a flag it checks
 after each blocking read, not by cancelling the task: redis-py (8.1 on Python 3.11) can swallow a cancellation
@@ -40,13 +41,20 @@ class Subscriber(Protocol):
 
 
 class FeedReader:
-    """XREAD BLOCK on the feed of all hosts' updates from the last id seen; each entry goes to its host's
-    subscribers (entries of hosts with no socket here are skipped)."""
+    """XREAD BLOCK on the feed of all hosts' updates from the last id seen; each entry is folded into the figures
+    held of its host, then offered to its subscribers (entries of hosts with no socket here are skipped)."""
 
-    def __init__(self, redis: Redis, settings: Settings, subscribers: dict[uuid.UUID, set[Subscriber]]) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        settings: Settings,
+        subscribers: dict[uuid.UUID, set[Subscriber]],
+        figures: SharedFigures,
+    ) -> None:
         self.redis = redis
         self.feed = host_updates_feed(settings)
         self.subscribers = subscribers
+        self.figures = figures
         self.positioned = asyncio.Event()
         self.running = True
         self.task = asyncio.create_task(self._run(), name="host-updates-reader")
@@ -71,16 +79,18 @@ class FeedReader:
             for _, entries in answer or []:
                 for stream_id, fields in entries:
                     last_id = stream_id
-                    subscribers = self.subscribers.get(uuid.UUID(fields[b"host_id"].decode()))
+                    host_id = uuid.UUID(fields[b"host_id"].decode())
+                    subscribers = self.subscribers.get(host_id)
                     if subscribers:
                         update = HostUpdate.from_entry(stream_id, fields)
+                        self.figures.fold(host_id, update)
                         for subscriber in list(subscribers):
                             subscriber.offer(update)
 
 
 class Hub:
     """The process's registry of sockets by host, its one feed reader, and the figures its sockets share
-    (computed with `DatabaseFigures`, whose engine `close` disposes)."""
+    (read with `DatabaseFigures`, whose engine `close` disposes)."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
@@ -95,7 +105,7 @@ class Hub:
         every update of the host added from here on reaches the subscriber."""
         self.subscribers.setdefault(host_id, set()).add(subscriber)
         if self.reader is None:
-            self.reader = FeedReader(self.redis, self.settings, self.subscribers)
+            self.reader = FeedReader(self.redis, self.settings, self.subscribers, self.figures)
         await self.reader.positioned.wait()
 
     def leave(self, host_id: uuid.UUID, subscriber: Subscriber) -> None:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from redis.asyncio import Redis
 
-from ingest.streams import host_updates_stream
+from ingest.streams import DayDifferences, decode_days, host_updates_stream
 from realtime.messages import Cause
 from service.settings import Settings
 
@@ -21,11 +22,15 @@ START = b"0-0"
 
 @dataclass(frozen=True)
 class HostUpdate:
-    """One entry of a host's update stream."""
+    """One entry of a host's update stream, or of the feed of all hosts' updates, whose entries also carry the
+    host's metrics `version` after the change and either its `metric_days` differences or `reload`."""
 
     stream_id: bytes
     seq: int
     cause: Cause
+    version: int = 0
+    reload: bool = False
+    days_json: bytes = b"{}"
 
     @classmethod
     def from_entry(cls, stream_id: bytes, fields: dict[bytes, bytes]) -> HostUpdate:
@@ -34,7 +39,15 @@ class HostUpdate:
             stream_id=stream_id,
             seq=int(fields[b"seq"]),
             cause=Cause(fields[b"event_type"].decode(), uuid.UUID(booking_id) if booking_id else None),
+            version=int(fields.get(b"version", 0)),
+            reload=fields.get(b"reload") == b"1",
+            days_json=fields.get(b"days", b"{}"),
         )
+
+    @cached_property
+    def days(self) -> DayDifferences:
+        """Decoded once however many windows add them."""
+        return decode_days(self.days_json)
 
 
 async def latest(redis: Redis, settings: Settings, host_id: uuid.UUID) -> HostUpdate | None:

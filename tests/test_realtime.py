@@ -19,17 +19,17 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
-from ingest.aggregator import ANNOUNCE_LUA, Announcement, announce_arguments
+from ingest.aggregator import ANNOUNCE_LUA, announce_arguments
+from ingest.apply import HostChange
 from ingest.streams import host_updates_stream
-from realtime.figures import SharedFigures
+from realtime.figures import Figures, Read, SharedFigures
 from realtime.hub import Hub
 from realtime.messages import Window
 from realtime.tickets import ticket_key
 from realtime.updates import HostUpdate
 from service.app import redis_client
 from service.errors import NotFound
-from service.hosts.metrics import Sums, metrics_out
-from service.hosts.schemas import HostMetricsOut
+from service.hosts.metrics import Sums, WindowSums
 from service.settings import Settings
 from tests.api import Client, assert_problem, book, create_property, days_ahead, signed_up
 from tests.db import confirm
@@ -80,7 +80,7 @@ async def announce(settings: Settings, host_id: uuid.UUID, property_id: uuid.UUI
     """`count` updates of the host written at once by the aggregator's own announce script; answers their causes'
     booking ids."""
     announcements = [
-        Announcement(host_id, "booking.confirmed", str(uuid.uuid4()), property_id, 1) for _ in range(count)
+        HostChange(host_id, 0, "booking.confirmed", property_id, str(uuid.uuid4()), 1, False, {}) for _ in range(count)
     ]
     keys, args = announce_arguments(settings, announcements)
     redis = redis_client(settings)
@@ -173,6 +173,9 @@ async def test_snapshot_then_ordered_updates_after_a_confirmation(
         updates = await updates_until_confirmed(socket, snapshot["seq"], booking_id)
     assert updates[-1]["metrics"]["total"]["booked_nights"] == 2
     assert updates[-1]["metrics"]["properties"][0]["property_id"] == prop["id"]
+    # The update's figures are the snapshot's plus the confirmation's differences: the same as a fresh read.
+    shown = await client.get("/api/v1/hosts/me/metrics", params=WINDOW, headers=host)
+    assert updates[-1]["metrics"] == shown.json()
 
 
 async def test_subscribe_changes_the_window_and_bad_messages_get_an_error_frame(
@@ -389,33 +392,39 @@ async def test_one_reader_per_process_fans_out_by_host_and_stops_with_the_last_s
         await redis.aclose()
 
 
-def figures_of(nights: int) -> HostMetricsOut:
-    return HostMetricsOut(
-        dt.date(2030, 1, 1),
-        dt.date(2030, 1, 31),
-        "EUR",
-        metrics_out(Sums(booked_nights=nights), with_money=True),
-        [],
-        [],
+DAY = dt.date(2030, 1, 10)
+WINDOW_OF_JANUARY = Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
+
+
+def sums_of(property_id: uuid.UUID, nights: int) -> WindowSums:
+    """January 2030 of one EUR property with `nights` booked on `DAY`."""
+    start, end = WINDOW_OF_JANUARY.start, WINDOW_OF_JANUARY.end
+    return WindowSums(
+        start, end, {property_id: "EUR"}, {property_id: Sums(booked_nights=nights)}, {DAY: Sums(booked_nights=nights)}
     )
 
 
-class Computations:
-    """A `compute` for SharedFigures that counts its calls and finishes each only when the test lets it."""
+class Reads:
+    """A `read` for SharedFigures: counts its calls, finishes each only when the test lets it, and answers the
+    sums as the database would at `version` (`nights` booked)."""
 
-    def __init__(self) -> None:
+    def __init__(self, property_id: uuid.UUID) -> None:
+        self.property_id = property_id
         self.calls = 0
         self.called = asyncio.Event()
         self.finish = asyncio.Event()
         self.error: Exception | None = None
+        self.nights = 0
+        self.version = 0
 
-    async def __call__(self, host_id: uuid.UUID, window: Window) -> HostMetricsOut:
+    async def __call__(self, host_id: uuid.UUID, window: Window) -> Read:
         self.calls += 1
         self.called.set()
+        nights, version = self.nights, self.version  # the snapshot is taken when the read starts
         await self.finish.wait()
         if self.error is not None:
             raise self.error
-        return figures_of(self.calls)
+        return Read(sums_of(self.property_id, nights), version)
 
     async def started(self, calls: int) -> None:
         async with asyncio.timeout(FRAME_TIMEOUT_S):
@@ -424,48 +433,104 @@ class Computations:
                 await self.called.wait()
 
 
-async def test_sockets_on_one_window_share_one_computation_and_updates_meanwhile_fold_into_the_next() -> None:
-    compute = Computations()
-    shared = SharedFigures(compute)
-    host_id, window = uuid.uuid4(), Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
+def booked(property_id: uuid.UUID, seq: int, version: int, nights: int = 1, *, reload: bool = False) -> HostUpdate:
+    """The feed's entry of an aggregator transaction that booked `nights` on `DAY`."""
+    differences = {str(property_id): {DAY.isoformat(): [nights, 0, 0, 0, 0, 0, 0, 0, 0, 0]}}
+    return HostUpdate.from_entry(
+        b"0-1",
+        {
+            b"seq": str(seq).encode(),
+            b"event_type": b"booking.confirmed",
+            b"version": str(version).encode(),
+            b"reload": b"1" if reload else b"0",
+            b"days": json.dumps(differences).encode(),
+        },
+    )
 
-    # Ten sockets of the host get update 5 at once: one computation, one encoded result for all.
-    first = [asyncio.create_task(shared.including(host_id, window, 5)) for _ in range(10)]
-    await compute.started(1)
-    compute.finish.set()
+
+def booked_nights(figures: Figures) -> int:
+    nights: int = json.loads(bytes(figures.encoded))["total"]["booked_nights"]
+    return nights
+
+
+async def test_sockets_on_one_window_share_one_read_and_later_updates_are_added_without_reading() -> None:
+    host_id, property_id = uuid.uuid4(), uuid.uuid4()
+    reads = Reads(property_id)
+    shared = SharedFigures(reads)
+    reads.nights, reads.version = 3, 7
+
+    # Ten sockets of the host ask for update 5 at once: one read, one encoded result for all.
+    first = [asyncio.create_task(shared.including(host_id, WINDOW_OF_JANUARY, 5)) for _ in range(10)]
+    await reads.started(1)
+    reads.finish.set()
     results = await asyncio.gather(*first)
-    assert compute.calls == 1
+    assert reads.calls == 1
     assert all(result is results[0] for result in results)
-    assert json.loads(bytes(results[0].encoded))["total"]["booked_nights"] == 1
+    assert booked_nights(results[0]) == 3
+    assert await shared.including(host_id, WINDOW_OF_JANUARY, 5) is results[0]
 
-    # Already computed after update 5: asking again for 5 (a new socket's snapshot) costs nothing.
-    assert await shared.including(host_id, window, 5) is results[0]
+    # The next version's differences are added; one already included is skipped; neither reads.
+    shared.fold(host_id, booked(property_id, seq=6, version=8, nights=2))
+    assert booked_nights(await shared.including(host_id, WINDOW_OF_JANUARY, 6)) == 5
+    shared.fold(host_id, booked(property_id, seq=7, version=8, nights=2))
+    figures = await shared.including(host_id, WINDOW_OF_JANUARY, 7)
+    assert booked_nights(figures) == 5
+    assert json.loads(bytes(figures.encoded))["days"][DAY.day - 1]["booked_nights"] == 5
+    assert reads.calls == 1
 
-    # Update 6 starts a computation; updates 7..9 arriving meanwhile wait for it and share the next one.
-    compute.finish.clear()
-    sixth = asyncio.create_task(shared.including(host_id, window, 6))
-    await compute.started(2)
-    later = [asyncio.create_task(shared.including(host_id, window, seq)) for seq in (7, 8, 9, 9)]
-    compute.finish.set()
-    assert json.loads(bytes((await sixth).encoded))["total"]["booked_nights"] == 2
-    folded = await asyncio.gather(*later)
-    assert compute.calls == 3
-    assert all(result is folded[0] for result in folded)
+    # A socket asking for a seq the feed has not brought yet (a snapshot racing the reader) gets a fresh read.
+    reads.nights, reads.version = 6, 9
+    assert booked_nights(await shared.including(host_id, WINDOW_OF_JANUARY, 8)) == 6
+    assert reads.calls == 2
 
-    # Another window of the same host is computed on its own.
-    other_window = Window(dt.date(2030, 2, 1), dt.date(2030, 2, 28))
-    await shared.including(host_id, other_window, 9)
-    assert compute.calls == 4
+    # Another window of the same host is read on its own.
+    await shared.including(host_id, Window(dt.date(2030, 2, 1), dt.date(2030, 2, 28)), 8)
+    assert reads.calls == 3
 
 
-async def test_a_failed_computation_is_not_kept() -> None:
-    compute = Computations()
-    shared = SharedFigures(compute)
-    host_id, window = uuid.uuid4(), Window(dt.date(2030, 1, 1), dt.date(2030, 1, 31))
-    compute.error, compute.finish = NotFound("No property among yours."), asyncio.Event()
-    compute.finish.set()
+@pytest.mark.parametrize("entry", ["version_skipped", "reload"])
+async def test_a_missing_version_or_a_reload_reads_the_figures_again(entry: str) -> None:
+    """Version 10 after 8 means 9 was not seen (announced late, or lost): adding 10 alone would be wrong."""
+    host_id, property_id = uuid.uuid4(), uuid.uuid4()
+    reads = Reads(property_id)
+    reads.finish.set()
+    shared = SharedFigures(reads)
+    reads.nights, reads.version = 1, 8
+    await shared.including(host_id, WINDOW_OF_JANUARY, 1)
+    reads.nights, reads.version = 4, 10
+    if entry == "version_skipped":
+        shared.fold(host_id, booked(property_id, seq=2, version=10, nights=2))
+    else:
+        shared.fold(host_id, booked(property_id, seq=2, version=9, nights=3, reload=True))
+    assert booked_nights(await shared.including(host_id, WINDOW_OF_JANUARY, 2)) == 4
+    assert reads.calls == 2
+    shared.fold(host_id, booked(property_id, seq=3, version=9, nights=1))  # the late one: already read
+    assert booked_nights(await shared.including(host_id, WINDOW_OF_JANUARY, 3)) == 4
+
+
+async def test_updates_arriving_during_a_read_are_added_after_it_unless_it_included_them() -> None:
+    host_id, property_id = uuid.uuid4(), uuid.uuid4()
+    reads = Reads(property_id)
+    shared = SharedFigures(reads)
+    reads.nights, reads.version = 2, 4
+    reading = asyncio.create_task(shared.including(host_id, WINDOW_OF_JANUARY, 1))
+    await reads.started(1)
+    shared.fold(host_id, booked(property_id, seq=2, version=4, nights=2))  # committed before the read's snapshot
+    shared.fold(host_id, booked(property_id, seq=3, version=5, nights=1))  # after it
+    reads.finish.set()
+    assert booked_nights(await reading) == 3
+    assert await shared.including(host_id, WINDOW_OF_JANUARY, 3) is await reading
+    assert reads.calls == 1
+
+
+async def test_a_failed_read_is_not_kept() -> None:
+    host_id, property_id = uuid.uuid4(), uuid.uuid4()
+    reads = Reads(property_id)
+    shared = SharedFigures(reads)
+    reads.error = NotFound("No property among yours.")
+    reads.finish.set()
     with pytest.raises(NotFound):
-        await shared.including(host_id, window, 3)
-    compute.error = None
-    assert json.loads(bytes((await shared.including(host_id, window, 3)).encoded))["total"]["booked_nights"] == 2
-    assert compute.calls == 2
+        await shared.including(host_id, WINDOW_OF_JANUARY, 3)
+    reads.error, reads.nights = None, 2
+    assert booked_nights(await shared.including(host_id, WINDOW_OF_JANUARY, 3)) == 2
+    assert reads.calls == 2

@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ingest.contributions import METRIC_COLUMNS
+from ingest.streams import DayDifferences
 from service.errors import NotFound
 from service.hosts.schemas import DayMetricsOut, HostMetricsOut, MetricsOut, PropertyMetricsOut
 
@@ -36,6 +38,11 @@ class Sums:
     bookings_expired: int = 0
     stay_nights: int = 0
     lead_time_days: int = 0
+
+    def add(self, differences: Sequence[int]) -> None:
+        """Add one `metric_days` row's differences (in `METRIC_COLUMNS` order, the fields after available nights)."""
+        for name, value in zip(METRIC_COLUMNS, differences, strict=True):
+            setattr(self, name, getattr(self, name) + value)
 
     def __iadd__(self, other: Sums) -> Sums:
         for item in fields(self):
@@ -70,39 +77,76 @@ WINDOW_SUMS = text(
 )
 
 
+@dataclass
+class WindowSums:
+    """A window's additive figures per property (those in scope, in listing order, with their currencies) and
+    per day: what `host_metrics` derives its answer from, and what the realtime gateway holds and adds each
+    update's differences to (`add`) instead of reading them again."""
+
+    start: dt.date
+    end: dt.date
+    currencies: dict[uuid.UUID, str]
+    properties: dict[uuid.UUID, Sums]
+    days: dict[dt.date, Sums]
+
+    def add(self, differences: DayDifferences) -> None:
+        """Add `metric_days` differences; those of properties out of scope or days out of the window are not
+        the window's."""
+        for property_id, by_day in differences.items():
+            sums = self.properties.get(property_id)
+            if sums is None:
+                continue
+            for day, values in by_day.items():
+                if self.start <= day < self.end:
+                    sums.add(values)
+                    self.days.setdefault(day, Sums()).add(values)
+
+    def metrics(self) -> HostMetricsOut:
+        """Totals and ratios, per property and per day of the window."""
+        total = Sums()
+        for figures in self.properties.values():
+            total += figures
+        currencies = set(self.currencies.values())
+        currency = currencies.pop() if len(currencies) == 1 else None
+        with_money = currency is not None or not self.currencies
+        return HostMetricsOut(
+            start=self.start,
+            end=self.end,
+            currency=currency,
+            total=metrics_out(total, with_money=with_money),
+            properties=[
+                PropertyMetricsOut(pid, currency_code, metrics_out(self.properties[pid], with_money=True))
+                for pid, currency_code in self.currencies.items()
+            ],
+            days=[
+                day_out(day, self.days.get(day, Sums()), with_money=with_money)
+                for day in (self.start + dt.timedelta(days=offset) for offset in range((self.end - self.start).days))
+            ],
+        )
+
+
 async def host_metrics(
     session: AsyncSession, host_id: uuid.UUID, start: dt.date, end: dt.date, property_ids: Sequence[uuid.UUID]
 ) -> HostMetricsOut:
     """The host's metrics, total, per property (all of theirs, or those asked for: 404 if one is not theirs) and
     per day of the window."""
+    return (await window_sums(session, host_id, start, end, property_ids)).metrics()
+
+
+async def window_sums(
+    session: AsyncSession, host_id: uuid.UUID, start: dt.date, end: dt.date, property_ids: Sequence[uuid.UUID]
+) -> WindowSums:
+    """The window's sums as the metrics tables hold them now (404 if a property asked for is not the host's)."""
     scope = await _properties_in_scope(session, host_id, property_ids)
-    ids = list(scope)
-    sums = {property_id: Sums() for property_id in ids}
-    by_day: dict[dt.date, Sums] = {}
-    rows = await session.execute(WINDOW_SUMS, {"ids": ids, "start": start, "end": end})
+    sums = WindowSums(start, end, scope, {property_id: Sums() for property_id in scope}, {})
+    rows = await session.execute(WINDOW_SUMS, {"ids": list(scope), "start": start, "end": end})
     for per_property, property_id, day, *values in rows:
         figures = Sums(*(int(value) for value in values))  # columns in Sums' order
         if per_property:
-            sums[property_id] = figures
+            sums.properties[property_id] = figures
         else:
-            by_day[day] = figures
-    total = Sums()
-    for figures in sums.values():
-        total += figures
-    currencies = set(scope.values())
-    currency = currencies.pop() if len(currencies) == 1 else None
-    with_money = currency is not None or not scope
-    return HostMetricsOut(
-        start=start,
-        end=end,
-        currency=currency,
-        total=metrics_out(total, with_money=with_money),
-        properties=[PropertyMetricsOut(pid, scope[pid], metrics_out(sums[pid], with_money=True)) for pid in ids],
-        days=[
-            day_out(day, by_day.get(day, Sums()), with_money=with_money)
-            for day in (start + dt.timedelta(days=offset) for offset in range((end - start).days))
-        ],
-    )
+            sums.days[day] = figures
+    return sums
 
 
 async def _properties_in_scope(
