@@ -41,6 +41,7 @@ from bench.servers import bench_database, remove_redis_keys, server_urls
 from ingest.aggregator import aggregate_events
 from ingest.relay import relay_outbox
 from ingest.streams import EVENTS_GROUP, OutboxMessage, encode, events_stream, host_updates_stream
+from service.cli import freeze_startup_objects, run_on_uvloop
 from service.settings import Settings
 
 ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "Australia/Sydney")
@@ -143,7 +144,8 @@ def _run_jobs(names: tuple[str, ...], settings: Settings) -> None:
     async def run_all() -> None:
         await asyncio.gather(*(jobs[name](settings) for name in names))
 
-    asyncio.run(run_all())
+    freeze_startup_objects()  # as `staypulse worker` does
+    run_on_uvloop(run_all())
 
 
 class Workers:

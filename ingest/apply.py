@@ -70,14 +70,6 @@ class HostChange:
     days: dict[uuid.UUID, Contribution]
 
 
-# Versions are bumped in host-id order, after the batch's property locks, so two batches never wait on each other
-# in a cycle; each bump holds the host's row until commit, so a host's versions commit in order.
-BUMP_VERSIONS = (
-    "INSERT INTO metric_hosts (host_id, version) SELECT h, 1 FROM unnest($1::uuid[]) AS t(h) ORDER BY h "
-    "ON CONFLICT (host_id) DO UPDATE SET version = metric_hosts.version + 1 RETURNING host_id, version"
-)
-
-
 class MalformedEvent(ValueError):
     """An event the aggregator cannot apply whatever it retries; it ends on the dead-letter stream."""
 
@@ -169,22 +161,19 @@ async def apply_batch(
                 raise MalformedEvent(f"{message.type} {message.event_id}: no booking_id") from exc
     changes += await _apply_blocks(connection, blocks)
     rezoned = [pid for pid in property_ids if after[pid].timezone != before[pid].timezone]
-    booking_changes, days = await _apply_bookings(connection, by_booking, rezoned, before, after, host_fee_bps)
+    bookings = await _apply_bookings(connection, by_booking, rezoned, before, after, host_fee_bps)
     await _store_properties(connection, {pid: facts for pid, facts in after.items() if facts != before[pid]})
-    return await _by_host(connection, [*changes, *booking_changes], days)
-
-
-async def _by_host(
-    connection: asyncpg.Connection, changes: list[Change], days: dict[uuid.UUID, Contribution]
-) -> list[HostChange]:
-    """Group the changes by host and bump each changed host's version."""
     by_host: dict[uuid.UUID, list[Change]] = defaultdict(list)
-    for change in changes:
+    for change in [*changes, *bookings.changes]:
         by_host[change.host_id].append(change)
-    if not by_host:
-        return []
-    rows = await connection.fetch(BUMP_VERSIONS, sorted(by_host))
-    versions = {row["host_id"]: row["version"] for row in rows}
+    versions = await _store(connection, bookings, sorted(by_host))
+    return _host_changes(by_host, versions, bookings.days)
+
+
+def _host_changes(
+    by_host: dict[uuid.UUID, list[Change]], versions: dict[uuid.UUID, int], days: dict[uuid.UUID, Contribution]
+) -> list[HostChange]:
+    """One per changed host, in host-id order, with its new version."""
     host_changes = []
     for host_id in sorted(by_host):
         host = by_host[host_id]
@@ -245,10 +234,10 @@ async def _apply_bookings(
     before: dict[uuid.UUID, PropertyFacts],
     after: dict[uuid.UUID, PropertyFacts],
     host_fee_bps: int,
-) -> tuple[list[Change], dict[uuid.UUID, Contribution]]:
-    """Answers the changes and, per property, the nonzero differences written to its `metric_days` rows."""
+) -> BookingWrites:
+    """Fold the events into the bookings' stored states; answers what to write (`_store` writes it)."""
     if not by_booking and not rezoned:
-        return [], {}
+        return BookingWrites([], [], {}, {})
     stored = await connection.fetch(
         "SELECT booking_id, property_id, host_id, last_seq, state::text, refund_due, refunds::text, expired_at "
         "FROM metric_bookings WHERE booking_id = ANY($1::uuid[]) OR property_id = ANY($2::uuid[])",
@@ -292,9 +281,7 @@ async def _apply_bookings(
         property_id: {day: values for day, values in sorted(contribution.items()) if any(values)}
         for property_id, contribution in sorted(deltas.items())
     }
-    await _store_bookings(connection, writes)
-    await _store_days(connection, days, hosts)
-    return changes, days
+    return BookingWrites(changes, writes, days, hosts)
 
 
 def _facts(row: asyncpg.Record) -> BookingFacts:
@@ -321,44 +308,68 @@ def _booking_row(
     )
 
 
-async def _store_bookings(connection: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> None:
-    if not rows:
-        return
-    columns = list(zip(*rows, strict=True))
-    await connection.execute(
-        "INSERT INTO metric_bookings "
-        "(booking_id, property_id, host_id, last_seq, state, refund_due, refunds, expired_at) "
-        "SELECT b, p, h, s, st::jsonb, rd, rf::jsonb, e FROM unnest("
-        "$1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::timestamptz[]"
-        ") AS t(b, p, h, s, st, rd, rf, e) "
-        "ON CONFLICT (booking_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, state = EXCLUDED.state, "
-        "refund_due = EXCLUDED.refund_due, refunds = EXCLUDED.refunds, expired_at = EXCLUDED.expired_at",
-        *[list(column) for column in columns],
-    )
-
-
-# Built from the fixed column tuple above, never from input.
-DAYS_UPSERT = (  # noqa: S608
-    "INSERT INTO metric_days (property_id, day, host_id, {columns}) "
-    "SELECT * FROM unnest($1::uuid[], $2::date[], $3::uuid[], {arrays}) "
-    "ON CONFLICT (property_id, day) DO UPDATE SET {sums}"
+# The bookings' new states, their `metric_days` differences and the changed hosts' versions in one statement (one
+# round trip). The rows written belong to properties the batch has locked; the versions are bumped in host-id
+# order after those locks, so two batches never wait on each other in a cycle, and each bump holds the host's row
+# until commit, so a host's versions commit in order. Built from the fixed column tuple, never from input.
+STORE = (  # noqa: S608
+    "WITH stored_bookings AS ("
+    "  INSERT INTO metric_bookings "
+    "  (booking_id, property_id, host_id, last_seq, state, refund_due, refunds, expired_at) "
+    "  SELECT b, p, h, s, st::jsonb, rd, rf::jsonb, e FROM unnest("
+    "  $1::uuid[], $2::uuid[], $3::uuid[], $4::bigint[], $5::text[], $6::int[], $7::text[], $8::timestamptz[]"
+    "  ) AS t(b, p, h, s, st, rd, rf, e) "
+    "  ON CONFLICT (booking_id) DO UPDATE SET last_seq = EXCLUDED.last_seq, state = EXCLUDED.state, "
+    "  refund_due = EXCLUDED.refund_due, refunds = EXCLUDED.refunds, expired_at = EXCLUDED.expired_at"
+    "), stored_days AS ("
+    "  INSERT INTO metric_days (property_id, day, host_id, {columns}) "
+    "  SELECT * FROM unnest($9::uuid[], $10::date[], $11::uuid[], {arrays}) "
+    "  ON CONFLICT (property_id, day) DO UPDATE SET {sums}"
+    ") "
+    "INSERT INTO metric_hosts (host_id, version) SELECT h, 1 FROM unnest(${hosts}::uuid[]) AS t(h) ORDER BY h "
+    "ON CONFLICT (host_id) DO UPDATE SET version = metric_hosts.version + 1 RETURNING host_id, version"
 ).format(
     columns=", ".join(METRIC_COLUMNS),
-    arrays=", ".join(f"${index}::bigint[]" for index in range(4, 4 + len(METRIC_COLUMNS))),
+    arrays=", ".join(f"${index}::bigint[]" for index in range(12, 12 + len(METRIC_COLUMNS))),
     sums=", ".join(f"{name} = metric_days.{name} + EXCLUDED.{name}" for name in METRIC_COLUMNS),
+    hosts=12 + len(METRIC_COLUMNS),
 )
 
 
-async def _store_days(
-    connection: asyncpg.Connection, deltas: dict[uuid.UUID, Contribution], hosts: dict[uuid.UUID, uuid.UUID]
-) -> None:
-    rows = [
-        (property_id, day, hosts[property_id], *values)
-        for property_id, days in deltas.items()
+@dataclass
+class BookingWrites:
+    """What folding a batch's booking events changed: the changes, the bookings' new stored states, and per
+    property the nonzero differences of its `metric_days` rows (and its host, for those rows)."""
+
+    changes: list[Change]
+    states: list[tuple[Any, ...]]
+    days: dict[uuid.UUID, Contribution]
+    hosts: dict[uuid.UUID, uuid.UUID]
+
+
+async def _store(
+    connection: asyncpg.Connection, bookings: BookingWrites, hosts: list[uuid.UUID]
+) -> dict[uuid.UUID, int]:
+    """Write the bookings' states and days and bump the hosts' versions; answers each host's new version."""
+    if not bookings.states and not bookings.days and not hosts:
+        return {}
+    day_rows = [
+        (property_id, day, bookings.hosts[property_id], *values)
+        for property_id, days in bookings.days.items()
         for day, values in days.items()
     ]
-    if rows:
-        await connection.execute(DAYS_UPSERT, *[list(column) for column in zip(*rows, strict=True)])
+    rows = await connection.fetch(
+        STORE,
+        *_columns(bookings.states, 8),
+        *_columns(day_rows, 3 + len(METRIC_COLUMNS)),
+        hosts,
+    )
+    return {row["host_id"]: row["version"] for row in rows}
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as the column arrays `unnest` takes (`width` empty arrays for no rows)."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 async def _store_properties(connection: asyncpg.Connection, changed: dict[uuid.UUID, PropertyFacts]) -> None:

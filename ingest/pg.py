@@ -14,8 +14,17 @@ def plain_dsn(settings: Settings) -> str:
     return settings.async_database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to reset: the pipeline's pooled connections leave no session state behind (its advisory lock is
+    transaction-level, LISTEN has a connection of its own). asyncpg's default reset on release
+    (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) would cost every relay and aggregator round one
+    more round trip; a transaction left open is still rolled back by asyncpg before this is called."""
+
+
 async def create_pool(settings: Settings, size: int = 2) -> asyncpg.Pool:
-    return await asyncpg.create_pool(plain_dsn(settings), min_size=1, max_size=size, timeout=CONNECT_TIMEOUT_S)
+    return await asyncpg.create_pool(
+        plain_dsn(settings), min_size=1, max_size=size, timeout=CONNECT_TIMEOUT_S, reset=_keep_session
+    )
 
 
 async def connect(settings: Settings) -> asyncpg.Connection:

@@ -178,6 +178,29 @@ async def test_snapshot_then_ordered_updates_after_a_confirmation(
     assert updates[-1]["metrics"] == shown.json()
 
 
+async def test_a_block_after_a_confirmation_updates_available_nights_as_a_fresh_read_would(
+    client: Client, settings: Settings, live_url: str
+) -> None:
+    """A block is not a difference the gateway can add: its update reads the window again."""
+    _, host, prop = await host_with_property(client)
+    async with connect(socket_url(live_url, ticket=await new_ticket(client, host), **WINDOW)) as socket:
+        snapshot = await next_message(socket)
+        booking_id = await confirmed_booking(client, settings, prop, 12)
+        confirmed = (await updates_until_confirmed(socket, snapshot["seq"], booking_id))[-1]
+        start = days_ahead(15)
+        block = {"start": start.isoformat(), "end": (start + dt.timedelta(days=3)).isoformat(), "reason": "paint"}
+        response = await client.post(f"/api/v1/properties/{prop['id']}/blocks", json=block, headers=host)
+        assert response.status_code == 201, response.text
+        async with pipeline_for(settings) as pipeline:
+            await pipeline.drain()
+        update = await next_message(socket)
+    assert update["cause"]["event_type"] == "availability.blocked"
+    shown = (await client.get("/api/v1/hosts/me/metrics", params=WINDOW, headers=host)).json()
+    assert update["metrics"] == shown
+    assert shown["total"]["available_nights"] == confirmed["metrics"]["total"]["available_nights"] - 3
+    assert shown["total"]["booked_nights"] == 2
+
+
 async def test_subscribe_changes_the_window_and_bad_messages_get_an_error_frame(
     client: Client, settings: Settings, live_url: str
 ) -> None:
