@@ -40,7 +40,10 @@ def _settings() -> Settings:
 def _serve_http(settings: Settings, host: str, port: int, beside: Sequence[Beside] = ()) -> None:
     """Run uvicorn with the app; tasks `beside` it (the background jobs in `serve`) share its event loop, are
     told to stop when it stops, and stop it if one of them fails."""
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_config=None))
+    # uvicorn's access log is off (not just its logger disabled): ours is written by `service.logging`, and
+    # uvicorn would still build every access record.
+    config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
     # uvicorn re-raises the signal that stopped it once it has shut down; ignoring that echo lets the caller
     # finish its own clean-up (stopping embedded servers) and exit 0 instead of dying half-way.
     for signum in (signal.SIGINT, signal.SIGTERM):
