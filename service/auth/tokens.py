@@ -106,14 +106,20 @@ class CurrentUser:
 
 
 async def user_from_token(token: Token, connection: ASGIConnection[Any, Any, Any, Any]) -> CurrentUser | None:
-    try:
-        user_id = uuid.UUID(token.sub)
-    except ValueError:
-        return None
     roles = token.extras.get("roles", [])
     if not isinstance(roles, list):
         return None
-    return CurrentUser(id=user_id, roles=frozenset(str(role) for role in roles))
+    return _user(token.sub, tuple(str(role) for role in roles))
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS_CACHED)
+def _user(sub: str, roles: tuple[str, ...]) -> CurrentUser | None:
+    """The user a token names (made once per user and roles, like the token's verification)."""
+    try:
+        user_id = uuid.UUID(sub)
+    except ValueError:
+        return None
+    return CurrentUser(id=user_id, roles=frozenset(roles))
 
 
 def jwt_auth(settings: Settings) -> JWTAuth[CurrentUser, CachedToken]:
