@@ -21,7 +21,7 @@ from reporting.routes import HostEarningsController, ReportController, ReportSch
 from service.auth.routes import AuthController, login_rate_limit
 from service.auth.tokens import TokenIssuer, jwt_auth
 from service.bookings.routes import BookingController, PropertyReviewsController
-from service.db import sqlalchemy_plugin
+from service.db import api_engine, sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
 from service.health import HealthController
 from service.hosts.routes import HostMetricsController
@@ -53,6 +53,7 @@ def redis_client(settings: Settings) -> Redis:
 
 def create_app(settings: Settings) -> Litestar:
     redis = redis_client(settings)
+    engine = api_engine(settings)
     hub = Hub(redis, settings)
     auth = jwt_auth(settings)
     api = Router(
@@ -86,7 +87,7 @@ def create_app(settings: Settings) -> Litestar:
 
     return Litestar(
         route_handlers=[api, metrics_socket, dashboard_router, HealthController, PrometheusController],
-        plugins=[sqlalchemy_plugin(settings), problem_details_plugin()],
+        plugins=[sqlalchemy_plugin(engine), problem_details_plugin()],
         on_app_init=[auth.on_app_init],
         middleware=[
             RequestIdMiddleware(),
@@ -94,8 +95,9 @@ def create_app(settings: Settings) -> Litestar:
             login_rate_limit(settings).middleware,
         ],
         stores={"rate_limit": RedisStore(redis, namespace=f"{settings.redis_prefix}:rate_limit")},
-        # Also as app state, for hot handlers that avoid a second dependency (see BookingController.create).
-        state=State({"redis": redis, "settings": settings}),
+        # Also as app state, for hot handlers that take no dependency (see BookingController.create); the engine
+        # for those that use a pooled connection rather than the request's session (`service.db.pooled`).
+        state=State({"redis": redis, "settings": settings, "engine": engine}),
         dependencies={
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
             "settings": provide(settings),

@@ -59,7 +59,16 @@ def _serve_http(settings: Settings, host: str, port: int, beside: Sequence[Besid
     told to stop when it stops, and stop it if one of them fails."""
     # Live metrics frames go uncompressed: each socket has its own deflate context, so compressing costs a
     # compression per socket per update (a quarter of a busy gateway's CPU) to save a few kB a dashboard reads.
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_config=None, ws_per_message_deflate=False)
+    # uvicorn's access log is off (not just its logger disabled): ours is written by `service.logging`, and
+    # uvicorn would still build every access record.
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     freeze_startup_objects()
     # uvicorn re-raises the signal that stopped it once it has shut down; ignoring that echo lets the caller

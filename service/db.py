@@ -6,12 +6,15 @@ otherwise, so a handler that fails halfway leaves nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 import asyncpg
 from advanced_alchemy.extensions.litestar import AsyncSessionConfig, SQLAlchemyAsyncConfig, SQLAlchemyPlugin
 from sqlalchemy import DateTime, MetaData, func
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from service.settings import Settings
@@ -61,12 +64,8 @@ def create_engine(settings: Settings, pool_size: int = 10, max_overflow: int | N
 
 
 async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, for a hot-path statement run without SQLAlchemy's per-execution
-    work (it costs more than the statement itself); asyncpg prepares and caches it per connection.
-
-    Only inside the transaction the session has already begun on the server (an earlier statement ran through
-    SQLAlchemy), so the statement commits or rolls back with everything else in it.
-    """
+    """The asyncpg connection under the session, for a statement of `Pooled.driver`'s kind run in the session's
+    transaction; only once an earlier statement of the session has begun that transaction on the server."""
     connection = await session.connection()
     driver = (await connection.get_raw_connection()).driver_connection
     if driver is None or not driver.is_in_transaction():
@@ -74,17 +73,64 @@ async def driver_connection(session: AsyncSession) -> asyncpg.Connection:
     return driver
 
 
+# A connection that broke under a statement: the server went away (or restarted), or the socket did.
+LOST_CONNECTION = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """One of the pool's connections, as SQLAlchemy's connection and as the asyncpg connection under it."""
+
+    connection: AsyncConnection
+    driver: asyncpg.Connection
+
+
+@contextlib.asynccontextmanager
+async def pooled(engine: AsyncEngine) -> AsyncIterator[Pooled]:
+    """A connection of the engine's pool for the hot paths (bookings, quotes): their statements run on the asyncpg
+    connection, prepared once per connection, without a session and its per-statement work (which cost more than
+    the statements). None is in a transaction: each statement commits by itself, unless the caller opens
+    `driver.transaction()`.
+
+    A connection lost under it is handled as SQLAlchemy handles it on its own statements: this one is dropped and
+    so is every pooled connection opened before it (they died with the server), so once Postgres is back the next
+    requests get fresh ones (tests/test_health.py); the error answers 503 (`service.errors`).
+    """
+    async with engine.connect() as connection:
+        pooled_connection = await connection.get_raw_connection()
+        driver = pooled_connection.driver_connection
+        if driver is None:
+            raise RuntimeError("the pool handed out a closed connection")
+        try:
+            yield Pooled(connection, driver)
+        except LOST_CONNECTION as exc:
+            # As `Connection._handle_dbapi_exception` does on a disconnect.
+            engine.sync_engine.pool._invalidate(pooled_connection, exc, _checkin=False)
+            await connection.invalidate(exc)
+            raise
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions for code outside a request (worker jobs); use `async with factory.begin() as session`."""
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def sqlalchemy_plugin(settings: Settings) -> SQLAlchemyPlugin:
-    """One async engine per process with a session per request, committed on success."""
+def api_engine(settings: Settings) -> AsyncEngine:
+    """The API process's engine: 20 connections at most, kept; an overflow connection would be closed when
+    returned and reopened under the next burst, and a connect costs more than a booking."""
+    return create_engine(settings, pool_size=API_POOL_SIZE, max_overflow=0)
+
+
+def sqlalchemy_plugin(engine: AsyncEngine) -> SQLAlchemyPlugin:
+    """The engine with a session per request, committed on success."""
     config = SQLAlchemyAsyncConfig(
-        # The same 20 connections at most as before, but kept: an overflow connection is closed when returned
-        # and reopened under the next burst, and a connect costs more than a booking.
-        engine_instance=create_engine(settings, pool_size=API_POOL_SIZE, max_overflow=0),
+        engine_instance=engine,
         # Handlers may commit early (bookings commit before releasing their lock) and still read the rows.
         # `info` switches off advanced-alchemy's cache-invalidation listener, and `enable_file_object_listener`
         # its file-object one: we use neither feature, and asking whether they are on cost every commit.

@@ -168,7 +168,7 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
                 HTTPException: http_exception_to_problem,
                 sqlalchemy.exc.DBAPIError: database_error_to_problem,
                 sqlalchemy.exc.TimeoutError: unavailable_to_problem,
-                # Hot paths run statements on the session's asyncpg connection (service.db.driver_connection), so
+                # Hot paths run statements on the asyncpg connection (service.db.pooled, driver_connection), so
                 # a connection lost there surfaces as asyncpg's own error rather than SQLAlchemy's.
                 asyncpg.PostgresConnectionError: unavailable_to_problem,
                 asyncpg.InterfaceError: unavailable_to_problem,

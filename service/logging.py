@@ -6,9 +6,10 @@ echoed in the response so a user's report can be matched to the log lines.
 
 from __future__ import annotations
 
+import itertools
 import logging
+import secrets
 import time
-import uuid
 from contextvars import ContextVar
 
 from litestar.enums import ScopeType
@@ -18,6 +19,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "x-request-id"
 MAX_REQUEST_ID_LENGTH = 128
+
+# A generated request id: this process's random id and a counter, 32 hex digits like a uuid4's but without its
+# cost on every request; unique across processes, and a process's requests share their first half.
+_PROCESS_ID = secrets.token_hex(8)
+_requests = itertools.count()
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 access_log = logging.getLogger("staypulse.access")
@@ -88,7 +94,7 @@ def request_id_for(scope: Scope) -> str:
     the log lines and the response header agree."""
     state = scope.setdefault("state", {})
     if "request_id" not in state:
-        state["request_id"] = _incoming_request_id(scope) or uuid.uuid4().hex
+        state["request_id"] = _incoming_request_id(scope) or f"{_PROCESS_ID}{next(_requests):016x}"
     request_id: str = state["request_id"]
     return request_id
 

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import datetime as dt
+
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from service.auth.tokens import CachedToken, jwt_auth
 from service.settings import Settings
 from tests.api import PASSWORD, Client, assert_problem, login, register, signed_up, unique_email
 
@@ -114,3 +119,17 @@ async def test_adding_an_unknown_role_is_refused(client: Client) -> None:
     assert problem["errors"][0]["field"] == "role"
     me = await client.get("/api/v1/users/me", headers=headers)
     assert me.json()["roles"] == ["guest"]
+
+
+async def test_a_token_seen_before_still_stops_working_when_it_expires(client: Client, settings: Settings) -> None:
+    """Verified tokens are cached by their text (service.auth.tokens), their expiry is checked on every request."""
+    user = await register(client)
+    auth = jwt_auth(dataclasses.replace(settings, jwt_ttl_seconds=1))
+    token = auth.create_token(identifier=user["id"], token_extras={"roles": ["guest"]})
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200
+    assert (await client.get("/api/v1/users/me", headers=headers)).status_code == 200  # now from the cache
+    expiry = CachedToken.decode(token, settings.jwt_secret, auth.algorithm).exp
+    # Waiting for the clock is the point here; there is no event to await instead.
+    await asyncio.sleep((expiry - dt.datetime.now(dt.UTC)).total_seconds() + 0.05)
+    assert_problem(await client.get("/api/v1/users/me", headers=headers), 401)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from service.bookings import lifecycle
 from service.bookings.jobs import advance_bookings_once
 from service.bookings.models import Booking, BookingStatus
-from service.db import create_engine, session_factory
+from service.db import create_engine, driver_connection, session_factory
 from service.errors import Conflict
 from service.pricing import PricingRules, quote_stay
 from service.settings import Settings
@@ -122,13 +122,14 @@ async def test_two_transactions_waiting_on_each_others_stays_get_one_409_not_a_5
     try:
         async with sessions() as one, sessions() as two:
             for session in (one, two):
-                await session.execute(select(1))  # the transaction begins on the server, as in the API
-            await lifecycle.insert_created(one, stay(60))
-            await lifecycle.insert_created(two, stay(70))
+                await session.execute(select(1))  # the transaction begins on the server, as with an Idempotency-Key
+            db_one, db_two = await driver_connection(one), await driver_connection(two)
+            await lifecycle.insert_created(db_one, stay(60))
+            await lifecycle.insert_created(db_two, stay(70))
             # `one` now waits for `two` (nights 70-71), then `two` waits for `one` (nights 60-61): a cycle.
-            first = asyncio.create_task(lifecycle.insert_created(one, stay(71)))
+            first = asyncio.create_task(lifecycle.insert_created(db_one, stay(71)))
             await eventually(lambda: lock_waits(settings), "the first insert waiting for the other transaction")
-            second = asyncio.create_task(lifecycle.insert_created(two, stay(61)))
+            second = asyncio.create_task(lifecycle.insert_created(db_two, stay(61)))
             outcomes = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), timeout=30)
             conflicts = [outcome for outcome in outcomes if isinstance(outcome, Conflict)]
             assert len(conflicts) == 1, outcomes
@@ -260,8 +261,12 @@ async def test_a_hold_that_ran_out_expires_and_frees_the_dates(
     await execute(
         settings, "UPDATE bookings SET hold_expires_at = now() - interval '1 second' WHERE id = :id", id=stale["id"]
     )
-    # The dates are free at once, even before the worker's round.
-    assert (await book(client, next_guest, prop, start, 3)).status_code == 201
+    # The dates are free at once, even before the worker's round; also in the transaction an Idempotency-Key opens.
+    key = {"Idempotency-Key": f"after-expiry-{uuid.uuid4()}"}
+    taken = await book(client, {**next_guest, **key}, prop, start, 3)
+    assert taken.status_code == 201
+    replayed = await book(client, {**next_guest, **key}, prop, start, 3)
+    assert replayed.json() == taken.json()
     assert (await client.get(f"/api/v1/bookings/{stale['id']}", headers=guest)).json()["status"] == "EXPIRED"
     assert await event_types(settings, stale["id"]) == ["booking.created", "booking.expired"]
     assert_problem(await client.post(f"/api/v1/bookings/{stale['id']}/cancel", headers=guest), 409)

@@ -22,8 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.bookings.models import OVERLAP_CONSTRAINT, Booking, BookingStatus
-from service.db import driver_connection
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
 from service.outbox import event_parameters, event_row, insert_with_event_sql, record_event
 from service.pricing import Quote
 
@@ -77,6 +76,7 @@ def booking_event_fields(booking: Booking) -> dict[str, Any]:
 NIGHTS_TAKEN = "Some of these nights were just booked by someone else."
 BOOKING_COLUMNS = tuple(column.key for column in Booking.__table__.columns)
 INSERT_CREATED = insert_with_event_sql(Booking.__tablename__, BOOKING_COLUMNS)
+SELECT_BOOKING = f"SELECT {', '.join(BOOKING_COLUMNS)} FROM {Booking.__tablename__} WHERE id = $1"  # noqa: S608
 
 
 def pending_booking(
@@ -122,16 +122,16 @@ def pending_booking(
     )
 
 
-async def insert_created(session: AsyncSession, booking: Booking) -> None:
-    """Store a new PENDING booking (every column set by the caller) with its `booking.created` event, in one
-    statement in the session's transaction: this is the booking hot path, so it runs prepared on the session's
-    asyncpg connection. 409 when the exclusion constraint finds the nights taken."""
+async def insert_created(db: asyncpg.Connection, booking: Booking) -> None:
+    """Store a new PENDING booking (every column set by the caller) with its `booking.created` event in one
+    statement, so both or neither are stored even outside a transaction: this is the booking hot path, so it runs
+    prepared on the asyncpg connection (`service.db.pooled`, or the session's with `service.db.driver_connection`).
+    409 when the exclusion constraint finds the nights taken."""
     event = event_row(
         "booking.created", host_id=booking.host_id, property_id=booking.property_id, **booking_event_fields(booking)
     )
-    connection = await driver_connection(session)
     try:
-        await connection.execute(
+        await db.execute(
             INSERT_CREATED, *(getattr(booking, column) for column in BOOKING_COLUMNS), *event_parameters(event)
         )
     except asyncpg.ExclusionViolationError as exc:
@@ -143,6 +143,14 @@ async def insert_created(session: AsyncSession, booking: Booking) -> None:
         # check (the only wait this statement has: its ids are fresh); Postgres then aborts one of them and the
         # other goes on to take the nights, so the aborted one lost the race like any other overlap.
         raise Conflict(NIGHTS_TAKEN) from None
+
+
+async def stored_booking(db: asyncpg.Connection, booking_id: uuid.UUID) -> Booking:
+    """A stored booking read on the asyncpg connection, as an object outside any session (to answer with)."""
+    row = await db.fetchrow(SELECT_BOOKING, booking_id)
+    if row is None:
+        raise NotFound(f"No booking {booking_id}.")
+    return Booking(**dict(row))
 
 
 async def _move(

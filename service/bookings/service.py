@@ -2,18 +2,25 @@
 
 Creating one follows the order the invariant needs: take the property's Redis lock (fast path), clear holds that
 ran out, check the stay and price it with the quote function, insert under the exclusion constraint (the final
-guarantee), write the `booking.created` event, and commit before the lock is released.
+guarantee) with the `booking.created` event, and commit before the lock is released.
+
+It is the hot path of the API, so it runs on a pooled asyncpg connection (`service.db.pooled`) rather than the
+request's session. Without an Idempotency-Key it needs no transaction: the stay's terms are read, and the booking
+and its event are stored by one statement, atomic by itself; the lock and the constraint do what a transaction
+around both would not (a read does not lock the nights). With a key, the key's lock, its row and the booking
+commit together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.auth.tokens import CurrentUser
 from service.bookings import idempotency, lifecycle
@@ -21,6 +28,7 @@ from service.bookings.cancellation import refund_due
 from service.bookings.locks import property_lock
 from service.bookings.models import Booking, BookingStatus
 from service.bookings.schemas import BookingCreate
+from service.db import pooled
 from service.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from service.notifications.messages import Kind, notify_booking
 from service.payments.gateway import StripeGateway
@@ -39,43 +47,58 @@ class Created:
 
 
 async def create_booking(
-    session: AsyncSession,
+    engine: AsyncEngine,
     redis: Redis,
     settings: Settings,
     guest: CurrentUser,
     data: BookingCreate,
     idempotency_key: str | None,
 ) -> Created:
-    body_fingerprint = idempotency.fingerprint(data)
-    async with property_lock(redis, settings.redis_prefix, data.property_id):
-        if idempotency_key is not None:
-            previous = await idempotency.find_previous(session, guest.id, idempotency_key, body_fingerprint)
-            if previous is not None:
-                return Created(await _get(session, previous), replayed=True)
-        terms, quote = await quote_available_stay(
-            session, data.property_id, data.check_in, data.check_out, data.guests, settings.guest_service_fee_bps
-        )
-        if terms.host_id == guest.id:
-            raise InvalidRequest("You cannot book your own property.", field="property_id")
-        if terms.stale_hold:
-            await lifecycle.expire_stale_holds(session, terms.property_id)
-        booking = lifecycle.pending_booking(
-            property_id=terms.property_id,
-            guest_id=guest.id,
-            host_id=terms.host_id,
-            check_in=data.check_in,
-            check_out=data.check_out,
-            guests=data.guests,
-            currency=terms.currency,
-            quote=quote,
-            at=dt.datetime.now(dt.UTC),
-            hold=dt.timedelta(seconds=settings.booking_hold_seconds),
-        )
-        await lifecycle.insert_created(session, booking)
-        if idempotency_key is not None:
-            await idempotency.remember(session, guest.id, idempotency_key, body_fingerprint, booking.id)
-        await session.commit()
+    async with property_lock(redis, settings.redis_prefix, data.property_id), pooled(engine) as db:
+        transaction = db.driver.transaction() if idempotency_key is not None else contextlib.nullcontext()
+        async with transaction:
+            if idempotency_key is not None:
+                body_fingerprint = idempotency.fingerprint(data)
+                previous = await idempotency.find_previous(db.driver, guest.id, idempotency_key, body_fingerprint)
+                if previous is not None:
+                    return Created(await lifecycle.stored_booking(db.driver, previous), replayed=True)
+            terms, quote = await quote_available_stay(
+                db.driver,
+                data.property_id,
+                data.check_in,
+                data.check_out,
+                data.guests,
+                settings.guest_service_fee_bps,
+            )
+            if terms.host_id == guest.id:
+                raise InvalidRequest("You cannot book your own property.", field="property_id")
+            if terms.stale_hold:
+                await _expire_stale_holds(db.connection, terms.property_id)
+            booking = lifecycle.pending_booking(
+                property_id=terms.property_id,
+                guest_id=guest.id,
+                host_id=terms.host_id,
+                check_in=data.check_in,
+                check_out=data.check_out,
+                guests=data.guests,
+                currency=terms.currency,
+                quote=quote,
+                at=dt.datetime.now(dt.UTC),
+                hold=dt.timedelta(seconds=settings.booking_hold_seconds),
+            )
+            await lifecycle.insert_created(db.driver, booking)
+            if idempotency_key is not None:
+                await idempotency.remember(db.driver, guest.id, idempotency_key, body_fingerprint, booking.id)
     return Created(booking, replayed=False)
+
+
+async def _expire_stale_holds(connection: AsyncConnection, property_id: uuid.UUID) -> None:
+    """Mark the property's run-out holds EXPIRED (through the state machine, on the booking's connection) before
+    its insert, which their rows would otherwise refuse. Inside the booking's transaction (with a key) this is a
+    savepoint of it; otherwise a transaction of its own."""
+    async with AsyncSession(bind=connection, expire_on_commit=False) as session:
+        await lifecycle.expire_stale_holds(session, property_id)
+        await session.commit()
 
 
 async def _get(session: AsyncSession, booking_id: uuid.UUID, *, for_update: bool = False) -> Booking:

@@ -27,7 +27,7 @@ from service.auth.tokens import CurrentUser
 from service.bookings import lifecycle
 from service.bookings.cancellation import refund_due
 from service.bookings.models import Booking
-from service.db import create_engine, session_factory
+from service.db import create_engine, driver_connection, session_factory
 from service.pricing import quote_stay
 from service.properties.models import Property
 from service.properties.quotes import load_stay_terms
@@ -177,7 +177,7 @@ async def _record_stay(
     check-out, or (checked in but not out yet) still CONFIRMED."""
     now = dt.datetime.now(dt.UTC)
     booked_at = max(_moment(check_in - dt.timedelta(days=rng.randint(1, 30)), hour=rng.randint(8, 22)), listed_at)
-    terms = await load_stay_terms(session, prop.id, check_in, check_out)
+    terms = await load_stay_terms(await driver_connection(session), prop.id, check_in, check_out)
     quote = quote_stay(terms.rules, check_in, check_out, settings.guest_service_fee_bps)
     created = lifecycle.pending_booking(
         property_id=prop.id,
@@ -191,7 +191,7 @@ async def _record_stay(
         at=booked_at,
         hold=dt.timedelta(seconds=settings.booking_hold_seconds),
     )
-    await lifecycle.insert_created(session, created)
+    await lifecycle.insert_created(await driver_connection(session), created)
     # insert_created writes with one Core statement; the moves below need the row in the session.
     booking = await session.get_one(Booking, created.id)
     paid_at = booked_at + dt.timedelta(minutes=rng.randint(1, 10))

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from service.auth.guards import host_only
 from service.auth.tokens import CurrentUser
+from service.db import pooled
 from service.properties import availability
 from service.properties.models import AvailabilityBlock
 from service.properties.pricing_rules import load_rules, replace_rules, rules_out
@@ -112,16 +113,17 @@ class PropertyCalendarController(Controller):
     @get("/quote", exclude_from_auth=True, summary="Price breakdown of a stay")
     async def quote(
         self,
-        db_session: NamedDependency[AsyncSession],
+        state: State,
         settings: NamedDependency[Settings],
         property_id: FromPath[uuid.UUID],
         check_in: FromQuery[dt.date],
         check_out: FromQuery[dt.date],
         guests: Annotated[int, QueryParameter(ge=1, le=50)] = 1,
     ) -> QuoteOut:
-        terms, quote = await quote_available_stay(
-            db_session, property_id, check_in, check_out, guests, settings.guest_service_fee_bps
-        )
+        async with pooled(state.engine) as db:
+            terms, quote = await quote_available_stay(
+                db.driver, property_id, check_in, check_out, guests, settings.guest_service_fee_bps
+            )
         return quote_out(terms.property_id, terms.currency, check_in, check_out, guests, quote)
 
 

@@ -1,10 +1,9 @@
 """Quoting a stay: every rule a booking must meet, then the price. `POST /bookings` calls the same function.
 
 Everything a stay needs from the database (the property's terms, its pricing rules for those nights, and
-whether any of the nights is taken) comes from one statement, because this is the booking hot path. It runs as
-driver SQL (asyncpg's `$n` parameters, prepared once per connection), which skips SQLAlchemy's statement
-compilation and result typing but still goes through its connection, so a connection that died in the pool is
-detected and replaced (see `service.db.create_engine`).
+whether any of the nights is taken) comes from one statement, because this is the booking hot path. It runs on
+the asyncpg connection (`service.db.pooled`), prepared once per connection, without SQLAlchemy's statement
+compilation and result typing.
 """
 
 from __future__ import annotations
@@ -12,9 +11,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+import asyncpg
 
 from service.errors import Conflict, InvalidRequest, NotFound
 from service.pricing import DateOverride, PricingRules, Quote, quote_stay
@@ -23,7 +21,7 @@ from service.stays import check_stay_dates, check_stay_length
 
 # A PENDING booking holds its nights until its hold runs out; `stale_hold` finds those that ran out but still
 # sit in the exclusion constraint until marked EXPIRED. $1 is the property, [$2, $3) the stay; the JSON columns
-# arrive decoded (SQLAlchemy's asyncpg dialect installs the codec).
+# arrive decoded (SQLAlchemy's asyncpg dialect installs the codec on every connection of the pool).
 STAY_TERMS = """
 SELECT p.id, p.host_id, p.timezone, p.currency, p.max_guests, p.min_nights, p.max_nights,
        p.nightly_price, p.cleaning_fee, p.tax_rate_bps,
@@ -66,35 +64,33 @@ class StayTerms:
 
 
 async def load_stay_terms(
-    session: AsyncSession, property_id: uuid.UUID, check_in: dt.date, check_out: dt.date
+    db: asyncpg.Connection, property_id: uuid.UUID, check_in: dt.date, check_out: dt.date
 ) -> StayTerms:
-    connection = await session.connection()
-    result = await connection.exec_driver_sql(STAY_TERMS, (property_id, check_in, check_out))
-    row: Any = result.one_or_none()
+    row = await db.fetchrow(STAY_TERMS, property_id, check_in, check_out)
     if row is None:
         raise NotFound(f"No property {property_id}.")
     rules = PricingRules(
-        base_nightly_price=row.nightly_price,
-        cleaning_fee=row.cleaning_fee,
-        tax_rate_bps=row.tax_rate_bps,
+        base_nightly_price=row["nightly_price"],
+        cleaning_fee=row["cleaning_fee"],
+        tax_rate_bps=row["tax_rate_bps"],
         date_overrides=[
             DateOverride(dt.date.fromisoformat(start), dt.date.fromisoformat(end), price)
-            for start, end, price in row.overrides
+            for start, end, price in row["overrides"]
         ],
-        weekday_prices={int(day): price for day, price in row.weekdays.items()},
-        stay_discounts={int(nights): percent for nights, percent in row.discounts.items()},
+        weekday_prices={int(day): price for day, price in row["weekdays"].items()},
+        stay_discounts={int(nights): percent for nights, percent in row["discounts"].items()},
     )
     return StayTerms(
-        property_id=row.id,
-        host_id=row.host_id,
-        timezone=row.timezone,
-        currency=row.currency,
-        max_guests=row.max_guests,
-        min_nights=row.min_nights,
-        max_nights=row.max_nights,
+        property_id=row["id"],
+        host_id=row["host_id"],
+        timezone=row["timezone"],
+        currency=row["currency"],
+        max_guests=row["max_guests"],
+        min_nights=row["min_nights"],
+        max_nights=row["max_nights"],
         rules=rules,
-        taken=row.blocked or row.booked,
-        stale_hold=row.stale_hold,
+        taken=row["blocked"] or row["booked"],
+        stale_hold=row["stale_hold"],
     )
 
 
@@ -110,7 +106,7 @@ def check_stay_fits(terms: StayTerms, check_in: dt.date, check_out: dt.date, gue
 
 
 async def quote_available_stay(
-    session: AsyncSession,
+    db: asyncpg.Connection,
     property_id: uuid.UUID,
     check_in: dt.date,
     check_out: dt.date,
@@ -120,7 +116,7 @@ async def quote_available_stay(
     """Price a stay that is allowed and free; 404 for no such property, 422 for a stay that breaks a rule,
     409 when nights are taken."""
     check_stay_length(check_in, check_out)
-    terms = await load_stay_terms(session, property_id, check_in, check_out)
+    terms = await load_stay_terms(db, property_id, check_in, check_out)
     check_stay_fits(terms, check_in, check_out, guests)
     if terms.taken:
         raise Conflict("Some of these nights are not available.")
