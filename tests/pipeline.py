@@ -31,7 +31,7 @@ class Pipeline:
     async def drain(self) -> None:
         """Relay every committed outbox row and aggregate every message, as a worker would, until both are idle."""
         while True:
-            relayed = await relay_once(self.pool, self.redis, self.settings)
+            relayed = (await relay_once(self.pool, self.redis, self.settings)).count
             aggregated = await self.aggregator.aggregate_once()
             if not relayed and not aggregated:
                 return

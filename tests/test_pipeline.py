@@ -87,10 +87,10 @@ async def test_late_commit_is_published_after_the_rows_that_overtook_it(own_stac
             async with late.transaction():
                 second = await insert_event(late)
             assert first < second
-            assert await relay_once(pipeline.pool, pipeline.redis, settings) == 1
+            assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count == 1
             assert await stream_seqs(pipeline) == [second]
             await early_tx.commit()
-            assert await relay_once(pipeline.pool, pipeline.redis, settings) == 1
+            assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count == 1
             assert await stream_seqs(pipeline) == [second, first]
             assert await unpublished(settings) == 0
     finally:
@@ -124,6 +124,22 @@ async def test_several_relays_publish_each_row_once_in_id_order(own_stack: Stack
                 *(relay_once(pipeline.pool, pipeline.redis, own_stack.settings, batch_size=40) for _ in range(4))
             )
         assert await stream_seqs(pipeline) == ids
+
+
+async def test_a_round_above_an_id_leaves_older_rows_to_the_sweep(own_stack: Stack) -> None:
+    """The relay's rounds look above its newest id minus LATE_IDS; a row committed further behind waits for the
+    sweep (`after_id` 0), which finds it."""
+    connection = await connect(own_stack.settings)
+    try:
+        late, newer = await insert_event(connection), await insert_event(connection)
+    finally:
+        await connection.close()
+    async with pipeline_for(own_stack.settings) as pipeline:
+        round_above = await relay_once(pipeline.pool, pipeline.redis, own_stack.settings, after_id=late)
+        assert (round_above.count, round_above.newest_id) == (1, newer)
+        sweep = await relay_once(pipeline.pool, pipeline.redis, own_stack.settings)
+        assert (sweep.count, sweep.newest_id) == (1, late)
+        assert await stream_seqs(pipeline) == [newer, late]
 
 
 async def make_activity(client: Client, settings: Settings) -> dict[str, Any]:
@@ -205,7 +221,7 @@ async def test_a_worker_killed_mid_batch_loses_and_double_counts_nothing(own_sta
     settings = own_stack.settings
     activity = await make_activity(own_stack.client, settings)
     async with pipeline_for(settings) as pipeline:
-        assert await relay_once(pipeline.pool, pipeline.redis, settings) > 0
+        assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count > 0
         # Worker A reads a batch and dies before applying it: its messages stay pending under its name.
         doomed = pipeline.consumer()
         read = await doomed.read(block_ms=None, claim=False)
@@ -220,7 +236,7 @@ async def test_a_worker_killed_mid_batch_loses_and_double_counts_nothing(own_sta
         await confirm(settings, activity["bookings"][1])
         await pipeline.drain()
         await own_stack.client.post(f"/api/v1/bookings/{activity['bookings'][1]}/cancel", headers=activity["host"])
-        assert await relay_once(pipeline.pool, pipeline.redis, settings) > 0
+        assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count > 0
         committed_only = pipeline.consumer()
         entries = await committed_only.read(block_ms=None, claim=False)
         async with pipeline.pool.acquire() as connection, connection.transaction():
