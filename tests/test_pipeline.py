@@ -27,7 +27,7 @@ from ingest.apply import apply_batch
 from ingest.contributions import METRIC_COLUMNS
 from ingest.pg import connect
 from ingest.recompute import rebuild
-from ingest.relay import Wakeup, relay_once
+from ingest.relay import VACUUM_EVERY_ROWS, Wakeup, relay_once
 from ingest.streams import (
     EVENTS_GROUP,
     OutboxMessage,
@@ -48,6 +48,7 @@ from tests.db import confirm, execute, expire_hold, run
 from tests.invariants import assert_end_state, metrics_differences, pipeline_backlog
 from tests.pipeline import Pipeline, pipeline_for, pipeline_jobs
 from tests.processes import environment_for
+from tests.waiting import eventually
 
 TIMEZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "Pacific/Auckland")
 
@@ -140,6 +141,33 @@ async def test_a_round_above_an_id_leaves_older_rows_to_the_sweep(own_stack: Sta
         sweep = await relay_once(pipeline.pool, pipeline.redis, own_stack.settings)
         assert (sweep.count, sweep.newest_id) == (1, late)
         assert await stream_seqs(pipeline) == [newer, late]
+
+
+async def test_the_relay_vacuums_its_table_after_every_vacuum_every_rows_it_published(own_stack: Stack) -> None:
+    """Dead row versions of published events slow every round until VACUUM; the relay does not wait for
+    autovacuum (off on the development machine's Postgres)."""
+    connection = await connect(own_stack.settings)
+
+    async def vacuums() -> int:
+        await connection.execute("SELECT pg_stat_clear_snapshot()")
+        return int(
+            await connection.fetchval("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox_events'")
+        )
+
+    async def published_and_vacuumed() -> bool:
+        return await unpublished(own_stack.settings) == 0 and await vacuums() > before
+
+    try:
+        before = await vacuums()
+        await connection.execute(
+            "INSERT INTO outbox_events (event_id, type, v, host_id, property_id, payload) "
+            "SELECT gen_random_uuid(), 'test.ping', 1, h, h, '{}' FROM generate_series(1, $1), gen_random_uuid() h",
+            VACUUM_EVERY_ROWS,
+        )
+        async with pipeline_jobs(own_stack.settings):
+            await eventually(published_and_vacuumed, "every event published and outbox_events vacuumed")
+    finally:
+        await connection.close()
 
 
 async def make_activity(client: Client, settings: Settings) -> dict[str, Any]:
