@@ -48,6 +48,7 @@ from ingest.streams import (
     host_updates_feed,
     host_updates_stream,
 )
+from ingest.vacuum import TableVacuum
 from service.app import redis_client
 from service.settings import Settings
 
@@ -58,6 +59,8 @@ MAX_ATTEMPTS = 5
 BLOCK_MS = 1_000
 CLAIM_EVERY_S = 5.0
 RETRY_DELAY_S = 1.0
+# Rewritten by (nearly) every batch: kept vacuumed by this job, see `ingest.vacuum`.
+CHURNED_TABLES = ("metric_hosts", "metric_bookings", "metric_days")
 
 Entry = tuple[bytes, dict[bytes, bytes] | None]
 
@@ -262,6 +265,7 @@ async def aggregate_events(settings: Settings) -> None:
     pool = await create_pool(settings)
     redis = redis_client(settings)
     aggregator = Aggregator(pool, redis, settings)
+    vacuum = TableVacuum(pool, CHURNED_TABLES)
     next_claim = 0.0
     group_ready = False  # checked again after any failure: a Redis that restarted empty has lost the group
     try:
@@ -275,11 +279,12 @@ async def aggregate_events(settings: Settings) -> None:
                 if claim:
                     next_claim = now + CLAIM_EVERY_S
                     await trim_consumed(redis, aggregator.stream)
-                await aggregator.aggregate_once(block_ms=BLOCK_MS, claim=claim)
+                vacuum.count(await aggregator.aggregate_once(block_ms=BLOCK_MS, claim=claim))
             except Exception:
                 group_ready = False
                 log.exception("aggregation round failed; its events stay pending")
                 await asyncio.sleep(RETRY_DELAY_S)
     finally:
+        await vacuum.close()
         await redis.aclose()
         await pool.close()

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 
 from ingest.pg import connect, create_pool
 from ingest.streams import OutboxMessage, encode, events_stream
+from ingest.vacuum import TableVacuum
 from service.app import redis_client
 from service.settings import Settings
 
@@ -62,14 +63,6 @@ RETURNING id, event_id, type, v, occurred_at, host_id, property_id, payload::tex
 # `SWEEP_INTERVAL_S`, which looks at every unpublished row.
 LATE_IDS = 1_000
 SWEEP_INTERVAL_S = 10.0
-
-# Publishing updates each row once, and every round gets slower with each dead row version until the table is
-# vacuumed: over a minute at 1,500 events/s (autovacuum's default pace at best; the development machine's Postgres
-# runs without it) the round's UPDATE went from 1 to 15 ms, and bench/realtime.py's p50 from 8 ms (the table
-# vacuumed every 5 s) to 23 ms. So the relay vacuums its table itself after every `VACUUM_EVERY_ROWS` rows it
-# published. On an append-mostly table that is cheap: VACUUM visits the pages changed since the last one, and skips
-# the indexes while dead rows sit on few pages.
-VACUUM_EVERY_ROWS = 5_000
 
 
 @dataclass(frozen=True)
@@ -154,39 +147,12 @@ class Wakeup:
                 await self.connection.close()
 
 
-class OutboxVacuum:
-    """`VACUUM outbox_events` after every `VACUUM_EVERY_ROWS` published rows, beside the rounds (never two at once)."""
-
-    def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
-        self.published = 0
-        self.task: asyncio.Task[None] | None = None
-
-    def count(self, rows: int) -> None:
-        self.published += rows
-        if self.published >= VACUUM_EVERY_ROWS and (self.task is None or self.task.done()):
-            self.published = 0
-            self.task = asyncio.create_task(self._vacuum(), name="outbox-vacuum")
-
-    async def _vacuum(self) -> None:
-        try:
-            async with self.pool.acquire() as connection:
-                await connection.execute("VACUUM outbox_events")
-        except Exception:
-            log.exception("VACUUM outbox_events failed; relay rounds slow down until the table is vacuumed")
-
-    async def close(self) -> None:
-        if self.task is not None:
-            self.task.cancel()
-            await asyncio.gather(self.task, return_exceptions=True)
-
-
 async def relay_outbox(settings: Settings) -> None:
     """Worker job: runs until cancelled; a failed round (Redis or Postgres away) is retried after a pause."""
     pool = await create_pool(settings)
     redis = redis_client(settings)
     wakeup = Wakeup()
-    vacuum = OutboxVacuum(pool)
+    vacuum = TableVacuum(pool, ("outbox_events",))
     newest_id = 0
     next_sweep = 0.0
     try:

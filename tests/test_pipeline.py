@@ -22,12 +22,12 @@ from click.testing import CliRunner
 from redis.exceptions import ConnectionError as RedisConnectionError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ingest.aggregator import trim_consumed, trim_point
+from ingest.aggregator import CHURNED_TABLES, trim_consumed, trim_point
 from ingest.apply import apply_batch
 from ingest.contributions import METRIC_COLUMNS
 from ingest.pg import connect
 from ingest.recompute import rebuild
-from ingest.relay import VACUUM_EVERY_ROWS, Wakeup, relay_once
+from ingest.relay import Wakeup, relay_once
 from ingest.streams import (
     EVENTS_GROUP,
     OutboxMessage,
@@ -36,6 +36,7 @@ from ingest.streams import (
     events_stream,
     host_updates_stream,
 )
+from ingest.vacuum import EVERY_ROWS
 from service.bookings.lifecycle import booking_event_fields
 from service.bookings.models import Booking
 from service.cli import main
@@ -143,29 +144,32 @@ async def test_a_round_above_an_id_leaves_older_rows_to_the_sweep(own_stack: Sta
         assert await stream_seqs(pipeline) == [newer, late]
 
 
-async def test_the_relay_vacuums_its_table_after_every_vacuum_every_rows_it_published(own_stack: Stack) -> None:
-    """Dead row versions of published events slow every round until VACUUM; the relay does not wait for
-    autovacuum (off on the development machine's Postgres)."""
+async def test_the_relay_and_the_aggregator_vacuum_the_tables_they_churn(own_stack: Stack) -> None:
+    """Dead row versions slow every round until VACUUM; the jobs do not wait for autovacuum (off on the development
+    machine's Postgres). After `EVERY_ROWS` events relayed and settled, each job has vacuumed its tables."""
     connection = await connect(own_stack.settings)
+    tables = ("outbox_events", *CHURNED_TABLES)
 
-    async def vacuums() -> int:
+    async def vacuums() -> dict[str, int]:
         await connection.execute("SELECT pg_stat_clear_snapshot()")
-        return int(
-            await connection.fetchval("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox_events'")
+        rows = await connection.fetch(
+            "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = ANY($1::text[])", list(tables)
         )
+        return {row["relname"]: row["vacuum_count"] for row in rows}
 
-    async def published_and_vacuumed() -> bool:
-        return await unpublished(own_stack.settings) == 0 and await vacuums() > before
+    async def applied_and_vacuumed() -> bool:
+        now = await vacuums()
+        return await unpublished(own_stack.settings) == 0 and all(now[table] > before[table] for table in tables)
 
     try:
         before = await vacuums()
         await connection.execute(
             "INSERT INTO outbox_events (event_id, type, v, host_id, property_id, payload) "
             "SELECT gen_random_uuid(), 'test.ping', 1, h, h, '{}' FROM generate_series(1, $1), gen_random_uuid() h",
-            VACUUM_EVERY_ROWS,
+            EVERY_ROWS,
         )
         async with pipeline_jobs(own_stack.settings):
-            await eventually(published_and_vacuumed, "every event published and outbox_events vacuumed")
+            await eventually(applied_and_vacuumed, "every event relayed and applied, each table vacuumed")
     finally:
         await connection.close()
 
