@@ -40,6 +40,22 @@ def _settings() -> Settings:
     return settings
 
 
+# How the API is served, here and by the tests' live servers (tests/live_server.py):
+# - access_log: off (not just its logger disabled): ours is written by `service.logging`, and uvicorn would still
+#   build every access record;
+# - ws_per_message_deflate: live metrics frames go uncompressed: each socket has its own deflate context, so
+#   compressing cost a compression per socket per update (a quarter of a busy gateway's CPU) and half the memory
+#   of an idle socket, to save a few kB a dashboard reads;
+# - ws_max_size: a client only ever sends `subscribe` frames (at most 100 property ids, under 5 kB); uvicorn's
+#   default of 16 MiB let every socket make the server buffer that much. Larger frames close with 1009.
+UVICORN_OPTIONS: dict[str, Any] = {
+    "log_config": None,
+    "access_log": False,
+    "ws_per_message_deflate": False,
+    "ws_max_size": 64 * 1024,
+}
+
+
 def freeze_startup_objects() -> None:
     """Put what importing and building the app allocated (some 200,000 objects that live as long as the process)
     out of the garbage collector's reach: every full collection would walk them again, a pause of 75 ms on this
@@ -57,18 +73,7 @@ def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
 def _serve_http(settings: Settings, host: str, port: int, beside: Sequence[Beside] = ()) -> None:
     """Run uvicorn with the app; tasks `beside` it (the background jobs in `serve`) share its event loop, are
     told to stop when it stops, and stop it if one of them fails."""
-    # Live metrics frames go uncompressed: each socket has its own deflate context, so compressing costs a
-    # compression per socket per update (a quarter of a busy gateway's CPU) to save a few kB a dashboard reads.
-    # uvicorn's access log is off (not just its logger disabled): ours is written by `service.logging`, and
-    # uvicorn would still build every access record.
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        ws_per_message_deflate=False,
-    )
+    config = uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     freeze_startup_objects()
     # uvicorn re-raises the signal that stopped it once it has shut down; ignoring that echo lets the caller

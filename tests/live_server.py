@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from service.app import create_app
+from service.cli import UVICORN_OPTIONS
 from service.settings import Settings
 
 
@@ -29,7 +30,7 @@ def serving(app: Any, port: int = 0, send_buffer_bytes: int | None = None, **con
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer_bytes)
         sock.bind(("127.0.0.1", port))
         sock.listen(1024)
-        server = uvicorn.Server(uvicorn.Config(app, log_config=None, backlog=1024, **config))
+        server = uvicorn.Server(uvicorn.Config(app, backlog=1024, **{**UVICORN_OPTIONS, **config}))
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         try:

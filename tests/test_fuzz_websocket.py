@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from realtime.messages import MAX_PROPERTIES
+from service.cli import UVICORN_OPTIONS
 from service.settings import Settings
 from tests.api import PASSWORD, days_ahead, unique_email
 from tests.db import confirm
@@ -35,7 +36,7 @@ from tests.pipeline import pipeline_for
 EXAMPLES = 200
 FRAME_TIMEOUT_S = 15
 WINDOW = {"from": days_ahead(10).isoformat(), "to": days_ahead(20).isoformat()}
-MAX_FRAME_BYTES = 16 * 1024 * 1024  # uvicorn's ws_max_size, the server's default
+MAX_FRAME_BYTES = UVICORN_OPTIONS["ws_max_size"]
 CLOSE_MESSAGE_TOO_BIG = 1009
 FUZZ_SETTINGS = hypothesis_settings(
     max_examples=EXAMPLES,
@@ -148,7 +149,7 @@ def test_hostile_frames_get_an_error_frame_and_leave_the_window_alone(site: Site
     with site.socket() as socket:
         assert next_message(socket)["type"] == "snapshot"
 
-        @given(frame=frames(site) | st.just("x" * 1024 * 1024))
+        @given(frame=frames(site) | st.just("x" * MAX_FRAME_BYTES))
         @FUZZ_SETTINGS
         def send(frame: str | bytes) -> None:
             socket.send(frame)
