@@ -74,6 +74,17 @@ async def test_search_refuses_half_or_impossible_dates(client: Client) -> None:
     assert_problem(await client.get("/api/v1/properties", params={"guests": 0}), 400)
 
 
+async def test_price_filters_beyond_the_price_column_are_refused_not_a_500(client: Client) -> None:
+    """Found by schemathesis: min_price=5384997910 reached Postgres (a 32-bit column) and answered 500."""
+    headers = await signed_up_host(client)
+    await create_property(client, headers)
+    for name in ("min_price", "max_price"):
+        assert_problem(await client.get("/api/v1/properties", params={name: 2**31}), 400)
+    largest = await client.get("/api/v1/properties", params={"min_price": 0, "max_price": 2**31 - 1})
+    assert largest.status_code == 200, largest.text
+    assert largest.json()["items"]
+
+
 async def test_search_plan_can_use_the_indexes(settings: Settings) -> None:
     """With sequential scans priced out, the planner proves each filter has an index to use."""
     criteria = SearchCriteria("Porto", days_ahead(10), days_ahead(13), 2, 5_000, 20_000, 20, 0)

@@ -32,6 +32,8 @@ from service.settings import Settings
 
 Limit = Annotated[int, QueryParameter(ge=1, le=100, description="Page size")]
 Offset = Annotated[int, QueryParameter(ge=0, le=10_000)]
+# `nightly_price` is a 32-bit integer column: a filter beyond its range reached Postgres and answered 500.
+PRICE_FILTER_MAX = 2**31 - 1
 AuthRequest = Request[CurrentUser, Token, State]
 
 
@@ -54,8 +56,12 @@ class PropertyController(Controller):
         check_in: FromQuery[dt.date | None] = None,
         check_out: FromQuery[dt.date | None] = None,
         guests: Annotated[int, QueryParameter(ge=1, le=50)] = 1,
-        min_price: Annotated[int | None, QueryParameter(ge=0, description="Lowest base nightly price")] = None,
-        max_price: Annotated[int | None, QueryParameter(ge=0, description="Highest base nightly price")] = None,
+        min_price: Annotated[
+            int | None, QueryParameter(ge=0, le=PRICE_FILTER_MAX, description="Lowest base nightly price")
+        ] = None,
+        max_price: Annotated[
+            int | None, QueryParameter(ge=0, le=PRICE_FILTER_MAX, description="Highest base nightly price")
+        ] = None,
         limit: Limit = 20,
         offset: Offset = 0,
     ) -> SearchPage:
