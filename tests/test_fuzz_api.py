@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 from schemathesis.core.result import Err
 
 from service.settings import Settings
 from tests.api import PASSWORD, unique_email
+from tests.fuzzing import fuzz_settings
 from tests.live_server import live_server
 
 EXAMPLES_PER_OPERATION = 12
@@ -63,13 +63,7 @@ def fuzz_every_operation(api_schema: schemathesis.BaseSchema, headers: dict[str,
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @hypothesis_settings(
-            max_examples=EXAMPLES_PER_OPERATION,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            derandomize=True,
-        )
+        @fuzz_settings(EXAMPLES_PER_OPERATION)
         def run(case: schemathesis.Case[Any]) -> None:
             case.call_and_validate(headers=headers, checks=CHECKS)
 

@@ -17,13 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, example, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from service.settings import Settings
 from tests.api import PASSWORD, PROBLEM_JSON, days_ahead, unique_email
 from tests.db import event_types, execute
+from tests.fuzzing import fuzz_settings
 from tests.live_server import live_server
 from tests.payments import event, signature
 
@@ -31,13 +31,7 @@ EXAMPLES = 150
 WEBHOOK = "/api/v1/webhooks/stripe"
 # Everything a webhook could change; a snapshot is each table's row count and a digest of its rows.
 WATCHED_TABLES = ("bookings", "payments", "refunds", "outbox_events", "notifications")
-FUZZ_SETTINGS = hypothesis_settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    database=None,
-    derandomize=True,
-)
+FUZZ_SETTINGS = fuzz_settings(EXAMPLES)
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,7 @@ from urllib.parse import urlencode
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given
-from hypothesis import settings as hypothesis_settings
+from hypothesis import given
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
@@ -30,6 +29,7 @@ from service.cli import UVICORN_OPTIONS
 from service.settings import Settings
 from tests.api import PASSWORD, days_ahead, unique_email
 from tests.db import confirm
+from tests.fuzzing import fuzz_settings
 from tests.live_server import live_server
 from tests.pipeline import pipeline_for
 
@@ -38,13 +38,7 @@ FRAME_TIMEOUT_S = 15
 WINDOW = {"from": days_ahead(10).isoformat(), "to": days_ahead(20).isoformat()}
 MAX_FRAME_BYTES = UVICORN_OPTIONS["ws_max_size"]
 CLOSE_MESSAGE_TOO_BIG = 1009
-FUZZ_SETTINGS = hypothesis_settings(
-    max_examples=EXAMPLES,
-    deadline=None,
-    suppress_health_check=list(HealthCheck),
-    database=None,
-    derandomize=True,
-)
+FUZZ_SETTINGS = fuzz_settings(EXAMPLES)
 
 
 class Site:
