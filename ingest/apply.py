@@ -28,9 +28,10 @@ from ingest.contributions import (
     booking_contribution,
     booking_state,
 )
-from ingest.streams import OutboxMessage
+from ingest.streams import DayDifferences, OutboxMessage
 
-METRIC_EVENT_PREFIXES = ("property.", "availability.", "booking.", "payment.")
+BOOKING_EVENT_PREFIXES = ("booking.", "payment.")
+METRIC_EVENT_PREFIXES = ("property.", "availability.", *BOOKING_EVENT_PREFIXES)
 
 
 @dataclass
@@ -67,15 +68,16 @@ class HostChange:
     booking_id: str | None
     events: int
     reload: bool
-    days: dict[uuid.UUID, Contribution]
+    days: DayDifferences
 
 
 class MalformedEvent(ValueError):
     """An event the aggregator cannot apply whatever it retries; it ends on the dead-letter stream."""
 
 
-def is_booking_event(message: OutboxMessage) -> bool:
-    return message.type.startswith(("booking.", "payment."))
+def is_booking_event(event_type: str) -> bool:
+    """Events of a booking's life, whose effect on the metrics is a difference of `metric_days` rows."""
+    return event_type.startswith(BOOKING_EVENT_PREFIXES)
 
 
 def merge_booking(facts: BookingFacts | None, last_seq: int, message: OutboxMessage) -> tuple[BookingFacts, int]:
@@ -154,7 +156,7 @@ async def apply_batch(
             after[message.property_id] = merged
         elif message.type.startswith("availability."):
             blocks.append(message)
-        elif is_booking_event(message):
+        elif is_booking_event(message.type):
             try:
                 by_booking[str(uuid.UUID(str(message.payload["booking_id"])))].append(message)
             except (KeyError, ValueError) as exc:
@@ -171,7 +173,7 @@ async def apply_batch(
 
 
 def _host_changes(
-    by_host: dict[uuid.UUID, list[Change]], versions: dict[uuid.UUID, int], days: dict[uuid.UUID, Contribution]
+    by_host: dict[uuid.UUID, list[Change]], versions: dict[uuid.UUID, int], days: DayDifferences
 ) -> list[HostChange]:
     """One per changed host, in host-id order, with its new version."""
     host_changes = []
@@ -186,7 +188,7 @@ def _host_changes(
                 property_id=cause.property_id,
                 booking_id=cause.booking_id,
                 events=len(host),
-                reload=any(not change.event_type.startswith(("booking.", "payment.")) for change in host),
+                reload=any(not is_booking_event(change.event_type) for change in host),
                 days={change.property_id: days[change.property_id] for change in host if change.property_id in days},
             )
         )
@@ -343,7 +345,7 @@ class BookingWrites:
 
     changes: list[Change]
     states: list[tuple[Any, ...]]
-    days: dict[uuid.UUID, Contribution]
+    days: DayDifferences
     hosts: dict[uuid.UUID, uuid.UUID]
 
 

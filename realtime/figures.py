@@ -91,7 +91,7 @@ class DatabaseFigures:
                 {"host": host_id},
             )
             sums = await window_sums(session, host_id, window.start, window.end, window.property_ids)
-        return Read(sums, int(version or 0))
+        return Read(sums, int(version))
 
     async def close(self) -> None:
         await self.engine.dispose()
