@@ -1,9 +1,11 @@
 """The outbox relay: committed outbox rows go to the events stream in id order, then are marked published.
 
-Watermark choice: a round selects `published_at IS NULL ORDER BY id`, never `id > last_id`. An id is taken at
-insert but the row becomes visible at commit, so a transaction that commits late leaves a hole below ids already
-published; a cursor would skip it forever, while "unpublished" finds it in the next round (the partial index
-`ix_outbox_events_unpublished` keeps that query cheap however long the history grows).
+Watermark choice: a round selects `published_at IS NULL ORDER BY id`, never only `id > last_id`. An id is taken
+at insert but the row becomes visible at commit, so a transaction that commits late leaves a hole below ids
+already published; a cursor would skip it forever, while "unpublished" finds it. To stay cheap between VACUUMs a
+round looks only a little below the newest id it published (`LATE_IDS`), and a sweep every `SWEEP_INTERVAL_S`
+looks at every unpublished row, so a late row waits at most until the next sweep (see below); the relay also
+vacuums its table itself (`ingest.vacuum`).
 
 Several relays may run: a round holds a transaction-level advisory lock, so one relay publishes at a time and
 the others find the lock taken and wait for the next wake-up. That keeps the stream in id order (which
