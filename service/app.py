@@ -20,6 +20,7 @@ from realtime.routes import TicketController, metrics_socket
 from reporting.routes import HostEarningsController, ReportController, ReportScheduleController
 from service.auth.routes import AuthController, login_rate_limit
 from service.auth.tokens import TokenIssuer, jwt_auth
+from service.bookings.locks import PropertyLocks
 from service.bookings.routes import BookingController, PropertyReviewsController
 from service.db import api_engine, sqlalchemy_plugin
 from service.errors import problem_details_plugin, unexpected_error_response
@@ -98,8 +99,11 @@ def create_app(settings: Settings) -> Litestar:
         ],
         stores={"rate_limit": RedisStore(redis, namespace=f"{settings.redis_prefix}:rate_limit")},
         # Also as app state, for hot handlers that take no dependency (see BookingController.create); the engine
-        # for those that use a pooled connection rather than the request's session (`service.db.pooled`).
-        state=State({"redis": redis, "settings": settings, "engine": engine}),
+        # for those that use a pooled connection rather than the request's session (`service.db.pooled`), and the
+        # property locks, whose per-process queues belong to this app's event loop.
+        state=State(
+            {"settings": settings, "engine": engine, "property_locks": PropertyLocks(redis, settings.redis_prefix)}
+        ),
         dependencies={
             "tokens": provide(TokenIssuer(auth, settings.jwt_ttl_seconds)),
             "settings": provide(settings),

@@ -8,7 +8,7 @@ import uuid
 from redis.asyncio import Redis
 
 from service.app import redis_client
-from service.bookings.locks import POLL_INTERVAL_S, property_lock
+from service.bookings.locks import POLL_INTERVAL_S, PropertyLocks
 from service.settings import Settings
 
 CONTENDERS = 20
@@ -23,12 +23,13 @@ async def set_commands(redis: Redis) -> int:
 
 async def test_contenders_in_one_process_take_turns_with_one_redis_acquisition_each(settings: Settings) -> None:
     redis = redis_client(settings)
+    locks = PropertyLocks(redis, settings.redis_prefix)
     property_id = uuid.uuid4()
     holders: list[int] = []
     overlaps: list[int] = []
 
     async def contender(index: int) -> bool:
-        async with property_lock(redis, settings.redis_prefix, property_id) as acquired:
+        async with locks.hold(property_id) as acquired:
             if holders:
                 overlaps.append(index)
             holders.append(index)

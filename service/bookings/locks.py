@@ -44,9 +44,6 @@ class _Queue:
         self.contenders = 0
 
 
-_queues: dict[str, _Queue] = {}
-
-
 async def _wait_turn(turn: asyncio.Lock) -> bool:
     """Take `turn`; False if it did not come within WAIT_TIMEOUT_S. A free one is taken without a timer."""
     if not turn.locked():
@@ -60,42 +57,51 @@ async def _wait_turn(turn: asyncio.Lock) -> bool:
     return True
 
 
-@contextlib.asynccontextmanager
-async def property_lock(redis: Redis, prefix: str, property_id: uuid.UUID) -> AsyncIterator[bool]:
-    """Hold the property's lock for the block; yields whether it was really acquired."""
-    name = f"{prefix}:lock:property:{property_id}"
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    queue = _queues.get(name)
-    if queue is None:
-        queue = _queues[name] = _Queue()
-    queue.contenders += 1
-    try:
-        if not await _wait_turn(queue.turn):
-            log.warning("booking without the property lock: its wait ran out")
-            yield False
-            return
+class PropertyLocks:
+    """The property locks of one app: its Redis client, its key prefix, and the queues of its contenders. One
+    per app (`service.app`, in the app state), so the queues belong to the app's event loop."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._queues: dict[str, _Queue] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, property_id: uuid.UUID) -> AsyncIterator[bool]:
+        """Hold the property's lock for the block; yields whether it was really acquired."""
+        name = f"{self._prefix}:lock:property:{property_id}"
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = _Queue()
+        queue.contenders += 1
         try:
-            lock = redis.lock(
-                name,
-                timeout=LOCK_TIMEOUT_S,
-                sleep=POLL_INTERVAL_S,
-                blocking_timeout=max(WAIT_TIMEOUT_S - (loop.time() - started), POLL_INTERVAL_S),
-            )
+            if not await _wait_turn(queue.turn):
+                log.warning("booking without the property lock: its wait ran out")
+                yield False
+                return
             try:
-                acquired = bool(await lock.acquire(token=f"{_PROCESS_TOKEN}:{next(_acquisitions)}"))
-            except RedisError as exc:
-                log.warning("booking without the property lock: Redis unavailable (%s)", type(exc).__name__)
-                acquired = False
-            try:
-                yield acquired
+                lock = self._redis.lock(
+                    name,
+                    timeout=LOCK_TIMEOUT_S,
+                    sleep=POLL_INTERVAL_S,
+                    blocking_timeout=max(WAIT_TIMEOUT_S - (loop.time() - started), POLL_INTERVAL_S),
+                )
+                try:
+                    acquired = bool(await lock.acquire(token=f"{_PROCESS_TOKEN}:{next(_acquisitions)}"))
+                except RedisError as exc:
+                    log.warning("booking without the property lock: Redis unavailable (%s)", type(exc).__name__)
+                    acquired = False
+                try:
+                    yield acquired
+                finally:
+                    if acquired:
+                        with contextlib.suppress(LockError, RedisError):
+                            await lock.release()
             finally:
-                if acquired:
-                    with contextlib.suppress(LockError, RedisError):
-                        await lock.release()
+                queue.turn.release()
         finally:
-            queue.turn.release()
-    finally:
-        queue.contenders -= 1
-        if queue.contenders == 0:
-            del _queues[name]
+            queue.contenders -= 1
+            if queue.contenders == 0:
+                del self._queues[name]

@@ -11,7 +11,6 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.security.jwt import Token
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from service.auth.guards import require_role
@@ -19,6 +18,7 @@ from service.auth.tokens import CurrentUser
 from service.bookings import reviews, service
 from service.bookings.convert import booking_out, review_out
 from service.bookings.idempotency import check_key
+from service.bookings.locks import PropertyLocks
 from service.bookings.schemas import (
     BookingCreate,
     BookingOut,
@@ -52,15 +52,15 @@ class BookingController(Controller):
         idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", max_length=255)] = None,
     ) -> Response[BookingOut]:
         require_role(request.user, "guest")  # not a guard: see service.auth.guards
-        # The engine, the Redis client and the settings come from the app state (`service.app`), not as
+        # The engine, the property locks and the settings come from the app state (`service.app`), not as
         # dependencies: Litestar resolves two or more dependencies of a handler in an anyio task group per request
         # (litestar#4563), which cost this hot path about 6% of its CPU; and no session is made for the request
         # (`service.bookings.service` says why).
         engine: AsyncEngine = state.engine
-        redis: Redis = state.redis
+        locks: PropertyLocks = state.property_locks
         settings: Settings = state.settings
         key = check_key(idempotency_key) if idempotency_key is not None else None
-        created = await service.create_booking(engine, redis, settings, request.user, data, key)
+        created = await service.create_booking(engine, locks, settings, request.user, data, key)
         headers = {"Idempotent-Replayed": "true"} if created.replayed else {}
         return Response(booking_out(created.booking), status_code=201, headers=headers)
 

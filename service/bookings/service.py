@@ -18,14 +18,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from service.auth.tokens import CurrentUser
 from service.bookings import idempotency, lifecycle
 from service.bookings.cancellation import refund_due
-from service.bookings.locks import property_lock
+from service.bookings.locks import PropertyLocks
 from service.bookings.models import Booking, BookingStatus
 from service.bookings.schemas import BookingCreate
 from service.db import pooled
@@ -48,13 +47,13 @@ class Created:
 
 async def create_booking(
     engine: AsyncEngine,
-    redis: Redis,
+    locks: PropertyLocks,
     settings: Settings,
     guest: CurrentUser,
     data: BookingCreate,
     idempotency_key: str | None,
 ) -> Created:
-    async with property_lock(redis, settings.redis_prefix, data.property_id), pooled(engine) as db:
+    async with locks.hold(data.property_id), pooled(engine) as db:
         transaction = db.driver.transaction() if idempotency_key is not None else contextlib.nullcontext()
         async with transaction:
             if idempotency_key is not None:
