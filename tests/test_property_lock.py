@@ -45,5 +45,6 @@ async def test_contenders_in_one_process_take_turns_with_one_redis_acquisition_e
         await redis.aclose()
     assert results == [True] * CONTENDERS
     assert overlaps == []
-    # One SET per acquisition; waiters polling every 5 ms while each holder works would make ~20 times as many.
-    assert after - before <= CONTENDERS + 2
+    # One SET per acquisition (the count is the server's, so leave room for another client's): waiters polling
+    # every 5 ms while each holder works made over a hundred times as many.
+    assert after - before <= 2 * CONTENDERS
