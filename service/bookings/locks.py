@@ -3,6 +3,8 @@
 It serialises contenders for one property, so the losers see the dates taken and fail fast with 409 instead of
 queueing on Postgres row locks. It is only a fast path: when Redis is down, or the wait runs out, booking goes
 on without it and the exclusion constraint alone decides. The lock has a timeout, so a crashed holder frees it.
+Once Redis has failed a lock command, bookings go without asking it for REDIS_RETRY_AFTER_S: a Redis that stops
+answering (a frozen process, a lost network) costs one booking the client's socket timeout, not every booking.
 
 Contenders in one process first queue on an asyncio lock of their own, so only the first of them polls the Redis
 lock (held by another process, or free). Without that queue every waiter polled Redis: 200 requests for one stay
@@ -20,6 +22,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from redis.asyncio import Redis
+from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 LOCK_TIMEOUT_S = 10.0
 WAIT_TIMEOUT_S = 3.0
 POLL_INTERVAL_S = 0.005
+REDIS_RETRY_AFTER_S = 5.0
 
 # A token only has to tell one holder apart from every other: this process's random id and a counter. redis-py's
 # default, a fresh uuid1 per acquisition, cost a twentieth of a booking's CPU.
@@ -65,6 +69,7 @@ class PropertyLocks:
         self._redis = redis
         self._prefix = prefix
         self._queues: dict[str, _Queue] = {}
+        self._ask_redis_from = 0.0  # the event loop's time before which Redis is not asked (it failed)
 
     @contextlib.asynccontextmanager
     async def hold(self, property_id: uuid.UUID) -> AsyncIterator[bool]:
@@ -82,6 +87,9 @@ class PropertyLocks:
                 yield False
                 return
             try:
+                if loop.time() < self._ask_redis_from:
+                    yield False
+                    return
                 lock = self._redis.lock(
                     name,
                     timeout=LOCK_TIMEOUT_S,
@@ -91,17 +99,32 @@ class PropertyLocks:
                 try:
                     acquired = bool(await lock.acquire(token=f"{_PROCESS_TOKEN}:{next(_acquisitions)}"))
                 except RedisError as exc:
-                    log.warning("booking without the property lock: Redis unavailable (%s)", type(exc).__name__)
+                    self._redis_failed(exc)
                     acquired = False
                 try:
                     yield acquired
                 finally:
                     if acquired:
-                        with contextlib.suppress(LockError, RedisError):
-                            await lock.release()
+                        await self._release(lock)
             finally:
                 queue.turn.release()
         finally:
             queue.contenders -= 1
             if queue.contenders == 0:
                 del self._queues[name]
+
+    async def _release(self, lock: Lock) -> None:
+        try:
+            await lock.release()
+        except LockError:
+            pass  # it ran out and may be another's now; the constraint has had the last word anyway
+        except RedisError as exc:
+            self._redis_failed(exc)
+
+    def _redis_failed(self, exc: RedisError) -> None:
+        log.warning(
+            "bookings go without the property lock for %s s: Redis unavailable (%s)",
+            REDIS_RETRY_AFTER_S,
+            type(exc).__name__,
+        )
+        self._ask_redis_from = asyncio.get_running_loop().time() + REDIS_RETRY_AFTER_S
