@@ -87,24 +87,11 @@ class PropertyLocks:
                 yield False
                 return
             try:
-                if loop.time() < self._ask_redis_from:
-                    yield False
-                    return
-                lock = self._redis.lock(
-                    name,
-                    timeout=LOCK_TIMEOUT_S,
-                    sleep=POLL_INTERVAL_S,
-                    blocking_timeout=max(WAIT_TIMEOUT_S - (loop.time() - started), POLL_INTERVAL_S),
-                )
+                lock = await self._acquire(name, WAIT_TIMEOUT_S - (loop.time() - started))
                 try:
-                    acquired = bool(await lock.acquire(token=f"{_PROCESS_TOKEN}:{next(_acquisitions)}"))
-                except RedisError as exc:
-                    self._redis_failed(exc)
-                    acquired = False
-                try:
-                    yield acquired
+                    yield lock is not None
                 finally:
-                    if acquired:
+                    if lock is not None:
                         await self._release(lock)
             finally:
                 queue.turn.release()
@@ -112,6 +99,22 @@ class PropertyLocks:
             queue.contenders -= 1
             if queue.contenders == 0:
                 del self._queues[name]
+
+    async def _acquire(self, name: str, wait_s: float) -> Lock | None:
+        """The Redis lock `name`, waited for up to `wait_s`; None if it did not come, if Redis failed, or if Redis
+        failed less than REDIS_RETRY_AFTER_S ago (then it is not asked)."""
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._ask_redis_from:
+            return None
+        lock = self._redis.lock(
+            name, timeout=LOCK_TIMEOUT_S, sleep=POLL_INTERVAL_S, blocking_timeout=max(wait_s, POLL_INTERVAL_S)
+        )
+        try:
+            acquired = await lock.acquire(token=f"{_PROCESS_TOKEN}:{next(_acquisitions)}")
+        except RedisError as exc:
+            self._redis_failed(exc)
+            return None
+        return lock if acquired else None
 
     async def _release(self, lock: Lock) -> None:
         try:
