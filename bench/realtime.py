@@ -21,8 +21,9 @@ Figures (the rule for "a booking's update received" is in bench/dashboards.py):
   closed with 4408 about `--stall-timeout` seconds after the server's sends start waiting on them.
 - `rss_mib_10k_idle`: the API process's resident memory with `--idle` idle dashboards open.
 Baselines of the same run: `pipeline_p50_ms`/`pipeline_p99_ms`, commit -> the host's update entry in Redis read by
-a bare XREAD reader (what the gateway starts from), `redis_p50_ms`/`redis_p99_ms`, raw XADD -> XREADGROUP at the
-same rate, and `rss_mib_0`, the API process with no socket open.
+a bare XREAD reader (what the gateway starts from), `relay_p50_ms`/`relay_p99_ms`, commit -> the confirmation on
+the events stream (the relay's part of that), `redis_p50_ms`/`redis_p99_ms`, raw XADD -> XREADGROUP at the same
+rate, and `rss_mib_0`, the API process with no socket open.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ from bench.servers import (
     bench_database,
     remove_redis_keys,
 )
-from ingest.streams import host_updates_stream
+from ingest.streams import decode, events_stream, host_updates_stream
 from service.auth.tokens import jwt_auth
 from service.bookings.lifecycle import booking_event_fields, pending_booking
 from service.bookings.models import Booking, BookingStatus
@@ -362,6 +363,37 @@ class UpdateReader:
                     )
 
 
+class RelayedReader:
+    """Commit -> the booking's confirmation on the events stream (XREAD, outside the consumer group): the relay's
+    share of the pipeline, the stage before the aggregator."""
+
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.stream = events_stream(settings)
+        self.arrivals: dict[str, float] = {}
+        self.running = True
+
+    async def run(self) -> None:
+        last: Any = "$"
+        while self.running:
+            answer: Any = await self.redis.xread({self.stream: last}, block=500)
+            at = now()
+            for _, entries in answer or []:
+                for entry_id, fields in entries:
+                    last = entry_id
+                    message = decode(fields[b"e"])
+                    if message.type == "booking.confirmed":
+                        self.arrivals[str(message.payload["booking_id"])] = at
+
+    def latencies(self, commits: dict[uuid.UUID, list[Commit]]) -> list[float]:
+        return [
+            self.arrivals[str(commit.booking_id)] - commit.at
+            for done in commits.values()
+            for commit in done
+            if str(commit.booking_id) in self.arrivals
+        ]
+
+
 class MemoryWatch:
     """Samples a process's resident memory in the background; answers the peak."""
 
@@ -467,7 +499,8 @@ async def measure(
 
         producer = Producer(world, connections, options.rate)
         reader = UpdateReader(redis, settings, world.hosts)
-        background.append(asyncio.create_task(reader.run()))
+        relayed = RelayedReader(redis, settings)
+        background += [asyncio.create_task(reader.run()), asyncio.create_task(relayed.run())]
         plan = FleetPlan(base_url, hosts, options.dashboards + options.stalled, window, options.stalled, [stalled_host])
         print(f"opening {plan.count} dashboards over {len(hosts)} hosts ...", flush=True)
         dashboards = DashboardsProcess(plan)
@@ -497,7 +530,7 @@ async def measure(
             records = await asyncio.to_thread(dashboards.finish)
         finally:
             dashboards.stop()
-        reader.running = False
+        reader.running = relayed.running = False
         samples, missing = latencies(records, reading)
         stalled_samples, stalled_missing = latencies(records, stalling)
         print(
@@ -521,6 +554,7 @@ async def measure(
         await redis.aclose()
 
     pipeline, pipeline_missing = latencies(list(reader.records.values()), reading)
+    relay = relayed.latencies(reading)
     stalled = [record for record in records if record.stallable]
     bookings = sum(len(done) for done in reading.values())
     moments = [commit.at for done in reading.values() for commit in done]
@@ -534,6 +568,8 @@ async def measure(
         "rss_mib_10k_idle": round(idle_rss / MIB, 1) if idle_rss else None,
         "pipeline_p50_ms": percentile_ms(pipeline, 0.50),
         "pipeline_p99_ms": percentile_ms(pipeline, 0.99),
+        "relay_p50_ms": percentile_ms(relay, 0.50),
+        "relay_p99_ms": percentile_ms(relay, 0.99),
         "redis_p50_ms": percentile_ms(redis_baseline, 0.50),
         "redis_p99_ms": percentile_ms(redis_baseline, 0.99),
         "rss_mib_0": round(rss_0 / MIB, 1),
@@ -616,6 +652,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"commit -> dashboard      p50 {f['p50_ms']} ms  p99 {f['p99_ms']} ms",
         f"  with stalled clients  p50 {f['stalled_client_p50_ms']} ms  p99 {f['stalled_client_p99_ms']} ms",
         f"commit -> Redis update  p50 {f['pipeline_p50_ms']} ms  p99 {f['pipeline_p99_ms']} ms (bare)",
+        f"  of which to the relay p50 {f['relay_p50_ms']} ms  p99 {f['relay_p99_ms']} ms",
         f"raw XADD -> XREADGROUP  p50 {f['redis_p50_ms']} ms  p99 {f['redis_p99_ms']} ms",
         f"API RSS {f['rss_mib_0']} MiB with no socket, {f['rss_mib_10k_idle']} MiB with {options.idle} idle",
     ]
