@@ -15,8 +15,8 @@ def plain_dsn(settings: Settings) -> str:
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Nothing to reset: the pipeline's pooled connections leave no session state behind (its advisory lock is
-    transaction-level, LISTEN has a connection of its own). asyncpg's default reset on release
+    """Nothing to reset: the pipeline's pooled connections leave no session state behind (the relay's lock and its
+    LISTEN have connections of their own). asyncpg's default reset on release
     (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) would cost every relay and aggregator round one
     more round trip; a transaction left open is still rolled back by asyncpg before this is called."""
 

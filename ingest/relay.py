@@ -7,12 +7,14 @@ round looks only a little below the newest id it published (`LATE_IDS`), and a s
 looks at every unpublished row, so a late row waits at most until the next sweep (see below); the relay also
 vacuums its table itself (`ingest.vacuum`).
 
-Several relays may run: a round holds a transaction-level advisory lock, so one relay publishes at a time and
-the others find the lock taken and wait for the next wake-up. That keeps the stream in id order (which
-`FOR UPDATE SKIP LOCKED` with concurrent publishers would not) and means a row is published by one relay only.
-XADD happens inside the transaction that marks the rows: if Redis is down the round fails, the transaction rolls
-back and the rows wait; if the commit fails after XADD, the rows go out again and aggregators, which are
-idempotent, ignore the repeats.
+Several relays may run, one publishing: the relay that holds a session-level advisory lock on its connection
+(`take_lead`) is the leader until that connection ends; the others try again at each wake-up. One publisher keeps
+the stream in id order (which `FOR UPDATE SKIP LOCKED` with concurrent publishers would not) and means a row is
+published by one relay only. Holding the lock across rounds makes a round two statements and one Redis round trip
+(read the batch, XADD it, mark it published) where a lock per round took a transaction of four statements: the
+round is the first stage of the pipeline's latency. The marks come after the XADDs succeeded: if Redis is down
+nothing is marked and the rows wait; if the relay dies between XADD and mark, the rows go out again and the
+aggregators, which are idempotent, ignore the repeats.
 
 Wake-ups come from `LISTEN staypulse_outbox` on a dedicated connection (the migration's trigger notifies at
 commit), with a polling fallback so a lost connection or notification only delays events.
@@ -47,14 +49,14 @@ STREAM_MAXLEN = 250_000
 POLL_INTERVAL_S = 1.0
 RETRY_DELAY_S = 1.0
 
-# The marks only count if the transaction commits, which happens after the XADDs succeeded. The lock is taken by
-# a statement of its own: a statement's snapshot predates what it does, so a lock taken inside this one could be
-# granted after another relay committed rows this snapshot still sees as unpublished.
-MARK_UNPUBLISHED = """
-UPDATE outbox_events SET published_at = now()
-WHERE id IN (SELECT id FROM outbox_events WHERE published_at IS NULL AND id > $2 ORDER BY id LIMIT $1)
-RETURNING id, event_id, type, v, occurred_at, host_id, property_id, payload::text AS payload
+# The leader's lock is session-level: Postgres releases it when the connection ends (the relay stopped, crashed or
+# lost the connection), and another relay takes it at its next wake-up.
+TAKE_LEAD = "SELECT pg_try_advisory_lock($1)"
+UNPUBLISHED = """
+SELECT id, event_id, type, v, occurred_at, host_id, property_id, payload::text AS payload
+FROM outbox_events WHERE published_at IS NULL AND id > $2 ORDER BY id LIMIT $1
 """
+MARK_PUBLISHED = "UPDATE outbox_events SET published_at = now() WHERE id = ANY($1::bigint[])"
 
 # A round looks at ids above the newest it published minus `LATE_IDS`, not at every unpublished row. Publishing
 # updates a row, and until VACUUM the partial index keeps an entry for it, so an `ORDER BY id` from the start steps
@@ -75,26 +77,28 @@ class Published:
     newest_id: int = 0
 
 
+async def take_lead(connection: asyncpg.Connection) -> bool:
+    """Whether this connection holds the relay lock now (it keeps it until it closes)."""
+    return bool(await connection.fetchval(TAKE_LEAD, RELAY_LOCK_KEY))
+
+
 async def relay_once(
-    pool: asyncpg.Pool,
+    connection: asyncpg.Connection,
     redis: Redis,
     settings: Settings,
     batch_size: int = BATCH_SIZE,
     maxlen: int = STREAM_MAXLEN,
     after_id: int = 0,
 ) -> Published:
-    """Publish one batch of the unpublished rows above `after_id` (none when another relay holds the lock)."""
-    stream = events_stream(settings)
-    async with pool.acquire() as connection, connection.transaction():
-        if not await connection.fetchval("SELECT pg_try_advisory_xact_lock($1)", RELAY_LOCK_KEY):
-            return Published(0)
-        rows = sorted(await connection.fetch(MARK_UNPUBLISHED, batch_size, after_id), key=lambda row: row["id"])
-        if not rows:
-            return Published(0)
-        pipe = redis.pipeline(transaction=False)
-        for row in rows:
-            pipe.xadd(stream, {"e": _wire(row)}, maxlen=maxlen, approximate=True)
-        await pipe.execute()
+    """Publish one batch of the unpublished rows above `after_id`, on a connection that holds the relay lock."""
+    rows = await connection.fetch(UNPUBLISHED, batch_size, after_id)
+    if not rows:
+        return Published(0)
+    pipe = redis.pipeline(transaction=False)
+    for row in rows:
+        pipe.xadd(events_stream(settings), {"e": _wire(row)}, maxlen=maxlen, approximate=True)
+    await pipe.execute()
+    await connection.execute(MARK_PUBLISHED, [row["id"] for row in rows])
     return Published(len(rows), rows[-1]["id"])
 
 
@@ -149,12 +153,36 @@ class Wakeup:
                 await self.connection.close()
 
 
+class Lead:
+    """The relay's own connection, reopened when lost, and whether it holds the relay lock."""
+
+    def __init__(self) -> None:
+        self.connection: asyncpg.Connection | None = None
+        self.held = False
+
+    async def take(self, settings: Settings) -> asyncpg.Connection | None:
+        """The connection when this relay leads (taking the lock if it is free), else None."""
+        if self.connection is None or self.connection.is_closed():
+            self.held = False
+            self.connection = await connect(settings)
+        if not self.held:
+            self.held = await take_lead(self.connection)
+        return self.connection if self.held else None
+
+    async def close(self) -> None:
+        if self.connection is not None:
+            with contextlib.suppress(Exception):
+                await self.connection.close()
+
+
 async def relay_outbox(settings: Settings) -> None:
-    """Worker job: runs until cancelled; a failed round (Redis or Postgres away) is retried after a pause."""
-    pool = await create_pool(settings)
+    """Worker job: runs until cancelled; a failed round (Redis or Postgres away) is retried after a pause. A relay
+    that does not lead tries again every `POLL_INTERVAL_S`, not at each commit."""
+    vacuum_pool = await create_pool(settings, size=1)
     redis = redis_client(settings)
     wakeup = Wakeup()
-    vacuum = TableVacuum(pool, ("outbox_events",))
+    lead = Lead()
+    vacuum = TableVacuum(vacuum_pool, ("outbox_events",))
     newest_id = 0
     next_sweep = 0.0
     try:
@@ -163,7 +191,11 @@ async def relay_outbox(settings: Settings) -> None:
             sweep = time.monotonic() >= next_sweep
             after_id = 0 if sweep else max(0, newest_id - LATE_IDS)
             try:
-                published = await relay_once(pool, redis, settings, after_id=after_id)
+                connection = await lead.take(settings)
+                if connection is None:
+                    await asyncio.sleep(POLL_INTERVAL_S)
+                    continue
+                published = await relay_once(connection, redis, settings, after_id=after_id)
             except Exception:
                 log.exception("relay round failed; unpublished events wait in the outbox")
                 await asyncio.sleep(RETRY_DELAY_S)
@@ -177,5 +209,6 @@ async def relay_outbox(settings: Settings) -> None:
     finally:
         await vacuum.close()
         await wakeup.close()
+        await lead.close()
         await redis.aclose()
-        await pool.close()
+        await vacuum_pool.close()

@@ -11,8 +11,8 @@ import asyncpg
 from redis.asyncio import Redis
 
 from ingest.aggregator import Aggregator, aggregate_events
-from ingest.pg import create_pool
-from ingest.relay import relay_once, relay_outbox
+from ingest.pg import connect, create_pool
+from ingest.relay import Published, relay_once, relay_outbox, take_lead
 from service.app import redis_client
 from service.settings import Settings
 
@@ -23,6 +23,13 @@ class Pipeline:
     redis: Redis
     settings: Settings
     aggregator: Aggregator
+    relay_connection: asyncpg.Connection
+
+    async def relay_once(self, **options: int) -> Published:
+        """A relay round, as the relay that leads: tests driving the pipeline by hand run no other relay, and the
+        lock is taken at the first round (a block running the worker's own jobs never drains by hand)."""
+        assert await take_lead(self.relay_connection), "another relay holds the relay lock"
+        return await relay_once(self.relay_connection, self.redis, self.settings, **options)
 
     def consumer(self, claim_idle_ms: int | None = None) -> Aggregator:
         """Another member of the consumer group (another worker)."""
@@ -31,7 +38,7 @@ class Pipeline:
     async def drain(self) -> None:
         """Relay every committed outbox row and aggregate every message, as a worker would, until both are idle."""
         while True:
-            relayed = (await relay_once(self.pool, self.redis, self.settings)).count
+            relayed = (await self.relay_once()).count
             aggregated = await self.aggregator.aggregate_once()
             if not relayed and not aggregated:
                 return
@@ -40,13 +47,15 @@ class Pipeline:
 @asynccontextmanager
 async def pipeline_for(settings: Settings) -> AsyncIterator[Pipeline]:
     pool = await create_pool(settings, size=4)
+    relay_connection = await connect(settings)
     redis = redis_client(settings)
     try:
         aggregator = Aggregator(pool, redis, settings)
         await aggregator.ensure_group()
-        yield Pipeline(pool, redis, settings, aggregator)
+        yield Pipeline(pool, redis, settings, aggregator, relay_connection)
     finally:
         await redis.aclose()
+        await relay_connection.close()
         await pool.close()
 
 

@@ -27,7 +27,7 @@ from ingest.apply import apply_batch
 from ingest.contributions import METRIC_COLUMNS
 from ingest.pg import connect
 from ingest.recompute import rebuild
-from ingest.relay import Wakeup, relay_once
+from ingest.relay import Wakeup, relay_once, take_lead
 from ingest.streams import (
     EVENTS_GROUP,
     OutboxMessage,
@@ -89,10 +89,10 @@ async def test_late_commit_is_published_after_the_rows_that_overtook_it(own_stac
             async with late.transaction():
                 second = await insert_event(late)
             assert first < second
-            assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count == 1
+            assert (await pipeline.relay_once()).count == 1
             assert await stream_seqs(pipeline) == [second]
             await early_tx.commit()
-            assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count == 1
+            assert (await pipeline.relay_once()).count == 1
             assert await stream_seqs(pipeline) == [second, first]
             assert await unpublished(settings) == 0
     finally:
@@ -114,18 +114,26 @@ async def test_commit_wakes_the_relay_through_notify(own_stack: Stack) -> None:
         await wakeup.close()
 
 
-async def test_several_relays_publish_each_row_once_in_id_order(own_stack: Stack) -> None:
-    connection = await connect(own_stack.settings)
+async def test_one_relay_leads_and_another_takes_over_when_its_connection_ends(own_stack: Stack) -> None:
+    """The relay lock is held by one relay's connection at a time; when that connection ends (the relay stopped or
+    crashed), another relay takes it and carries on where the first stopped: each row once, in id order."""
+    settings = own_stack.settings
+    connection = await connect(settings)
+    relays = [await connect(settings) for _ in range(3)]
     try:
         ids = [await insert_event(connection) for _ in range(300)]
+        async with pipeline_for(settings) as pipeline:
+            assert [await take_lead(relay) for relay in relays] == [True, False, False]
+            assert (await relay_once(relays[0], pipeline.redis, settings, batch_size=40)).count == 40
+            await relays[0].close()
+            await eventually(lambda: take_lead(relays[1]), "the second relay takes the lead")
+            assert not await take_lead(relays[2])
+            while await unpublished(settings):
+                await relay_once(relays[1], pipeline.redis, settings, batch_size=40)
+            assert await stream_seqs(pipeline) == ids
     finally:
-        await connection.close()
-    async with pipeline_for(own_stack.settings) as pipeline:
-        while await unpublished(own_stack.settings):
-            await asyncio.gather(
-                *(relay_once(pipeline.pool, pipeline.redis, own_stack.settings, batch_size=40) for _ in range(4))
-            )
-        assert await stream_seqs(pipeline) == ids
+        for open_connection in [connection, *relays]:
+            await open_connection.close()
 
 
 async def test_a_round_above_an_id_leaves_older_rows_to_the_sweep(own_stack: Stack) -> None:
@@ -137,9 +145,9 @@ async def test_a_round_above_an_id_leaves_older_rows_to_the_sweep(own_stack: Sta
     finally:
         await connection.close()
     async with pipeline_for(own_stack.settings) as pipeline:
-        round_above = await relay_once(pipeline.pool, pipeline.redis, own_stack.settings, after_id=late)
+        round_above = await pipeline.relay_once(after_id=late)
         assert (round_above.count, round_above.newest_id) == (1, newer)
-        sweep = await relay_once(pipeline.pool, pipeline.redis, own_stack.settings)
+        sweep = await pipeline.relay_once()
         assert (sweep.count, sweep.newest_id) == (1, late)
         assert await stream_seqs(pipeline) == [newer, late]
 
@@ -253,7 +261,7 @@ async def test_a_worker_killed_mid_batch_loses_and_double_counts_nothing(own_sta
     settings = own_stack.settings
     activity = await make_activity(own_stack.client, settings)
     async with pipeline_for(settings) as pipeline:
-        assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count > 0
+        assert (await pipeline.relay_once()).count > 0
         # Worker A reads a batch and dies before applying it: its messages stay pending under its name.
         doomed = pipeline.consumer()
         read = await doomed.read(block_ms=None, claim=False)
@@ -268,7 +276,7 @@ async def test_a_worker_killed_mid_batch_loses_and_double_counts_nothing(own_sta
         await confirm(settings, activity["bookings"][1])
         await pipeline.drain()
         await own_stack.client.post(f"/api/v1/bookings/{activity['bookings'][1]}/cancel", headers=activity["host"])
-        assert (await relay_once(pipeline.pool, pipeline.redis, settings)).count > 0
+        assert (await pipeline.relay_once()).count > 0
         committed_only = pipeline.consumer()
         entries = await committed_only.read(block_ms=None, claim=False)
         async with pipeline.pool.acquire() as connection, connection.transaction():
@@ -318,7 +326,7 @@ async def test_events_made_while_redis_is_down_arrive_when_it_returns(own_stack:
             waiting = await unpublished(settings)
             assert waiting > 0
             with pytest.raises((RedisConnectionError, OSError)):
-                await relay_once(pipeline.pool, pipeline.redis, settings)
+                await pipeline.relay_once()
             assert await unpublished(settings) == waiting
             side = await asyncio.to_thread(EmbeddedRedis.start, tmp_path / "redis")
             await pipeline.aggregator.ensure_group()
@@ -455,7 +463,7 @@ async def test_the_stream_is_trimmed_only_below_what_the_group_still_needs(own_s
         await connection.close()
     async with pipeline_for(settings) as pipeline:
         stream = events_stream(settings)
-        await relay_once(pipeline.pool, pipeline.redis, settings)
+        await pipeline.relay_once()
         entries: Any = await pipeline.redis.xrange(stream)
         ids = [message_id for message_id, _ in entries]
         assert await trim_point(pipeline.redis, stream) in (b"0-0", "0-0")  # nothing delivered yet
