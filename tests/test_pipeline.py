@@ -542,3 +542,40 @@ async def test_worker_jobs_carry_a_confirmation_to_the_hosts_update_stream(own_s
         window = {"from": days_ahead(10).isoformat(), "to": days_ahead(20).isoformat()}
         totals = (await client.get("/api/v1/hosts/me/metrics", params=window, headers=host)).json()["total"]
         assert totals["booked_nights"] == 2
+
+
+async def script_commands(pipeline: Pipeline) -> int:
+    """SCRIPT commands the Redis server has run (Redis 7 counts `script|exists` apart, Redis 6 as `script`)."""
+    stats = await pipeline.redis.info("commandstats")
+    return sum(int(value["calls"]) for name, value in stats.items() if name.startswith("cmdstat_script"))
+
+
+async def test_announcing_costs_no_script_check_and_survives_a_redis_that_forgot_the_script(own_stack: Stack) -> None:
+    """A round announces with a plain EVALSHA in its one pipeline (no `SCRIPT EXISTS` round trip first). A Redis
+    that lost the script (restarted, `SCRIPT FLUSH`) answers NOSCRIPT; the round loads it and announces once: the
+    host's seqs stay consecutive and the last confirmation is announced."""
+    settings, client = own_stack.settings, own_stack.client
+    host_user, host = await signed_up(client, roles=["guest", "host"])
+    prop = await create_property(client, host)
+    _, guest = await signed_up(client)
+    stream = host_updates_stream(settings, uuid.UUID(host_user["id"]))
+
+    async def confirmed_booking(days: int) -> str:
+        booking = (await book(client, guest, prop, days_ahead(days), 2)).json()
+        await confirm(settings, booking["id"])
+        return str(booking["id"])
+
+    async with pipeline_for(settings) as pipeline:
+        await confirmed_booking(12)
+        await pipeline.drain()  # the script is known to Redis from here on
+        before = await script_commands(pipeline)
+        await confirmed_booking(16)
+        await pipeline.drain()
+        assert await script_commands(pipeline) == before
+        await pipeline.redis.script_flush()
+        last = await confirmed_booking(20)
+        await pipeline.drain()
+        entries: Any = await pipeline.redis.xrange(stream)
+    seqs = [int(fields[b"seq"]) for _, fields in entries]
+    assert seqs == list(range(1, len(seqs) + 1))
+    assert (entries[-1][1][b"event_type"], entries[-1][1][b"booking_id"]) == (b"booking.confirmed", last.encode())
