@@ -41,7 +41,8 @@ from bench.servers import bench_database, remove_redis_keys, server_urls
 from ingest.aggregator import aggregate_events
 from ingest.relay import relay_outbox
 from ingest.streams import EVENTS_GROUP, OutboxMessage, encode, events_stream, host_updates_stream
-from service.cli import freeze_startup_objects, run_on_uvloop
+from service.cli import run_on_uvloop
+from service.garbage import freeze_startup_objects
 from service.settings import Settings
 
 ZONES = ("Europe/Lisbon", "America/New_York", "Asia/Tokyo", "Australia/Sydney")

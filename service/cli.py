@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -22,6 +21,7 @@ from migrations import upgrade_to_head
 from service.app import create_app
 from service.demo import localstripe
 from service.demo.run import Beside, demo_stack
+from service.garbage import defer_full_collections, freeze_startup_objects, full_collections
 from service.logging import configure_logging
 from service.runtime import servers_for
 from service.settings import Settings, SettingsError
@@ -56,13 +56,6 @@ UVICORN_OPTIONS: dict[str, Any] = {
 }
 
 
-def freeze_startup_objects() -> None:
-    """Put what importing and building the app allocated (some 200,000 objects that live as long as the process)
-    out of the garbage collector's reach: every full collection would walk them again, a pause of 75 ms on this
-    machine, more when it is busy, in the middle of live updates and requests."""
-    gc.freeze()
-
-
 def run_on_uvloop(main: Coroutine[Any, Any, None]) -> None:
     """`asyncio.run` on uvloop, the loop uvicorn picks for the API: the worker's jobs spend their time in socket
     round trips to Postgres and Redis, which uvloop makes cheaper."""
@@ -76,6 +69,8 @@ def _serve_http(settings: Settings, host: str, port: int, beside: Sequence[Besid
     config = uvicorn.Config(create_app(settings), host=host, port=port, **UVICORN_OPTIONS)
     server = uvicorn.Server(config)
     freeze_startup_objects()
+    defer_full_collections()
+    beside = [*beside, full_collections]
     # uvicorn re-raises the signal that stopped it once it has shut down; ignoring that echo lets the caller
     # finish its own clean-up (stopping embedded servers) and exit 0 instead of dying half-way.
     for signum in (signal.SIGINT, signal.SIGTERM):
