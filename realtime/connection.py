@@ -6,7 +6,8 @@ update; every update frame has a greater seq than the frame before it, and none 
 
 Backpressure: the outbox is a single slot holding the newest pending update (seqs are consecutive, so the
 number folded into it is `seq - sent_seq - 1`, reported as `coalesced`). A send that the client does not read
-within the stall timeout closes the socket with 4408; nothing is ever buffered without bound.
+within the stall timeout closes the socket with 4408; nothing is ever buffered without bound. The deadlines
+(heartbeat, stall) are kept by the process's `realtime.clock.SocketClock`, not by a timer per frame.
 """
 
 from __future__ import annotations
@@ -66,15 +67,34 @@ class MetricsConnection:
         self.sending = asyncio.Lock()
         # Checked by the push loop as well as cancelled: redis-py can swallow a cancellation (see realtime.hub).
         self.open = True
+        self.loop = asyncio.get_running_loop()
+        self.last_frame_at = self.loop.time()
+        self.heartbeat_due = False
+        # While a send waits for the client: since when, and the task waiting (cancelled by `tick` at the timeout).
+        self.send_started_at: float | None = None
+        self.sender: asyncio.Task[Any] | None = None
+        self.stalled = False
 
     def offer(self, update: HostUpdate) -> None:
         if update.seq > self.sent_seq and (self.pending is None or update.seq > self.pending.seq):
             self.pending = update
             self.wake.set()
 
+    def tick(self, now: float) -> None:
+        """The clock's call: give up a send waiting past the stall timeout, or ask for a heartbeat."""
+        if self.send_started_at is not None:
+            stalled = now - self.send_started_at >= self.settings.ws_stall_timeout_seconds
+            if stalled and self.sender is not None and not self.stalled:
+                self.stalled = True
+                self.sender.cancel()
+        elif now - self.last_frame_at >= self.settings.ws_heartbeat_seconds:
+            self.heartbeat_due = True
+            self.wake.set()
+
     async def start(self, since: int | None) -> None:
-        """Register with the hub, then send the snapshot or the missed updates. Raises `NotFound` when a
-        property of the window is not the host's (the caller closes with 4403)."""
+        """Register with the hub and its clock, then send the snapshot or the missed updates. Raises `NotFound`
+        when a property of the window is not the host's (the caller closes with 4403)."""
+        self.hub.clock.add(self)
         await self.hub.join(self.host_id, self)
         async with self.sending:
             if since is not None and (missed := await missed_since(self.redis, self.settings, self.host_id, since)):
@@ -112,6 +132,7 @@ class MetricsConnection:
                 await close_socket(self.socket, CLOSE_INTERNAL_ERROR, "server error")
 
     def stop(self) -> None:
+        self.hub.clock.remove(self)
         self.hub.leave(self.host_id, self)
 
     async def _receive(self) -> None:
@@ -137,16 +158,13 @@ class MetricsConnection:
 
     async def _push(self) -> None:
         while self.open:
-            try:
-                async with asyncio.timeout(self.settings.ws_heartbeat_seconds):
-                    await self.wake.wait()
-            except TimeoutError:
-                await self._send_locked(Heartbeat())
-                continue
+            await self.wake.wait()
             async with self.sending:
                 self.wake.clear()
                 update, self.pending = self.pending, None
                 if update is None or update.seq <= self.sent_seq:
+                    if self.heartbeat_due:
+                        await self._send(Heartbeat())
                     continue
                 try:
                     figures = await self._figures(self.window, update.seq)
@@ -172,8 +190,15 @@ class MetricsConnection:
             await self._send(message)
 
     async def _send(self, message: ServerMessage) -> None:
+        self.send_started_at, self.sender = self.loop.time(), asyncio.current_task()
         try:
-            async with asyncio.timeout(self.settings.ws_stall_timeout_seconds):
-                await self.socket.send_data(encoder.encode(message).decode(), mode="text")
-        except TimeoutError:
+            await self.socket.send_data(encoder.encode(message).decode(), mode="text")
+        except asyncio.CancelledError:
+            if not self.stalled or self.sender is None:
+                raise
+            self.sender.uncancel()
             raise Stalled from None
+        finally:
+            self.send_started_at = self.sender = None
+        self.last_frame_at = self.loop.time()
+        self.heartbeat_due = False

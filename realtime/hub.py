@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 from ingest.streams import host_updates_feed
+from realtime.clock import SocketClock
 from realtime.figures import DatabaseFigures, SharedFigures
 from realtime.updates import START, HostUpdate
 from service.settings import Settings
@@ -89,8 +90,8 @@ class FeedReader:
 
 
 class Hub:
-    """The process's registry of sockets by host, its one feed reader, and the figures its sockets share
-    (read with `DatabaseFigures`, whose engine `close` disposes)."""
+    """The process's registry of sockets by host, its one feed reader, the figures its sockets share (read with
+    `DatabaseFigures`, whose engine `close` disposes) and the clock of their heartbeats and stall deadlines."""
 
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
@@ -99,6 +100,7 @@ class Hub:
         self.reader: FeedReader | None = None
         self.database = DatabaseFigures(settings)
         self.figures = SharedFigures(self.database)
+        self.clock = SocketClock()
 
     async def join(self, host_id: uuid.UUID, subscriber: Subscriber) -> None:
         """Register the subscriber; on return the reader's position is at or before the feed's end now, so
@@ -129,4 +131,5 @@ class Hub:
             _, late = await asyncio.wait([reader.task], timeout=CLOSE_WAIT_S)
             for task in late:
                 task.cancel()
+        await self.clock.close()
         await self.database.close()
