@@ -190,7 +190,7 @@ class MetricsConnection:
             await self._send(message)
 
     async def _send(self, message: ServerMessage) -> None:
-        self.send_started_at, self.sender = self.loop.time(), asyncio.current_task()
+        self.send_started_at, self.sender = self.loop.time(), asyncio.current_task(self.loop)
         try:
             await self.socket.send_data(encoder.encode(message).decode(), mode="text")
         except asyncio.CancelledError:
