@@ -165,6 +165,8 @@ class Lead:
         if self.connection is None or self.connection.is_closed():
             self.held = False
             self.connection = await connect(settings)
+            # The marks need not wait for the disk: one lost in a crash only sends its rows again (see Failure).
+            await self.connection.execute("SET synchronous_commit = off")
         if not self.held:
             self.held = await take_lead(self.connection)
         return self.connection if self.held else None
