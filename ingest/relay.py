@@ -8,7 +8,7 @@ looks at every unpublished row, so a late row waits at most until the next sweep
 vacuums its table itself (`ingest.vacuum`).
 
 Several relays may run, one publishing: the relay that holds a session-level advisory lock on its connection
-(`take_lead`) is the leader until that connection ends; the others try again at each wake-up. One publisher keeps
+(`take_lead`) is the leader until that connection ends; the others try for it every second. One publisher keeps
 the stream in id order (which `FOR UPDATE SKIP LOCKED` with concurrent publishers would not) and means a row is
 published by one relay only. Holding the lock across rounds makes a round two statements and one Redis round trip
 (read the batch, XADD it, mark it published) where a lock per round took a transaction of four statements: the
@@ -94,9 +94,10 @@ async def relay_once(
     rows = await connection.fetch(UNPUBLISHED, batch_size, after_id)
     if not rows:
         return Published(0)
+    stream = events_stream(settings)
     pipe = redis.pipeline(transaction=False)
     for row in rows:
-        pipe.xadd(events_stream(settings), {"e": _wire(row)}, maxlen=maxlen, approximate=True)
+        pipe.xadd(stream, {"e": _wire(row)}, maxlen=maxlen, approximate=True)
     await pipe.execute()
     await connection.execute(MARK_PUBLISHED, [row["id"] for row in rows])
     return Published(len(rows), rows[-1]["id"])
