@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 TICK_S = 0.5
@@ -22,26 +23,24 @@ class Timed(Protocol):
 
 
 class SocketClock:
-    """Ticks while at least one socket is registered; `tick` must not block (it runs on the clock's task)."""
+    """Ticks between `start` and `stop`, telling each of `sockets()` (the hub's subscribers) the time; `tick` must
+    not block (it runs on the clock's task)."""
 
-    def __init__(self) -> None:
-        self.sockets: set[Timed] = set()
+    def __init__(self, sockets: Callable[[], Iterable[Timed]]) -> None:
+        self.sockets = sockets
         self.task: asyncio.Task[None] | None = None
 
-    def add(self, socket: Timed) -> None:
-        self.sockets.add(socket)
+    def start(self) -> None:
         if self.task is None:
             self.task = asyncio.create_task(self._run(), name="socket-clock")
 
-    def remove(self, socket: Timed) -> None:
-        self.sockets.discard(socket)
-        if not self.sockets and self.task is not None:
+    def stop(self) -> None:
+        if self.task is not None:
             self.task.cancel()
             self.task = None
 
     async def close(self) -> None:
         task, self.task = self.task, None
-        self.sockets.clear()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -52,5 +51,5 @@ class SocketClock:
         while True:
             await asyncio.sleep(TICK_S)
             now = loop.time()
-            for socket in list(self.sockets):
+            for socket in list(self.sockets()):
                 socket.tick(now)

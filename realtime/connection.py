@@ -92,9 +92,8 @@ class MetricsConnection:
             self.wake.set()
 
     async def start(self, since: int | None) -> None:
-        """Register with the hub and its clock, then send the snapshot or the missed updates. Raises `NotFound`
-        when a property of the window is not the host's (the caller closes with 4403)."""
-        self.hub.clock.add(self)
+        """Register with the hub (its clock ticks for every subscriber), then send the snapshot or the missed
+        updates. Raises `NotFound` when a property of the window is not the host's (the caller closes with 4403)."""
         await self.hub.join(self.host_id, self)
         async with self.sending:
             if since is not None and (missed := await missed_since(self.redis, self.settings, self.host_id, since)):
@@ -132,7 +131,6 @@ class MetricsConnection:
                 await close_socket(self.socket, CLOSE_INTERNAL_ERROR, "server error")
 
     def stop(self) -> None:
-        self.hub.clock.remove(self)
         self.hub.leave(self.host_id, self)
 
     async def _receive(self) -> None:

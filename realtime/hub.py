@@ -40,6 +40,8 @@ CLOSE_WAIT_S = READ_BLOCK_MS / 1000 + RETRY_AFTER_S
 class Subscriber(Protocol):
     def offer(self, update: HostUpdate) -> None: ...
 
+    def tick(self, now: float) -> None: ...
+
 
 class FeedReader:
     """XREAD BLOCK on the feed of all hosts' updates from the last id seen; each entry is folded into the figures
@@ -100,12 +102,13 @@ class Hub:
         self.reader: FeedReader | None = None
         self.database = DatabaseFigures(settings)
         self.figures = SharedFigures(self.database)
-        self.clock = SocketClock()
+        self.clock = SocketClock(self._all_subscribers)
 
     async def join(self, host_id: uuid.UUID, subscriber: Subscriber) -> None:
         """Register the subscriber; on return the reader's position is at or before the feed's end now, so
         every update of the host added from here on reaches the subscriber."""
         self.subscribers.setdefault(host_id, set()).add(subscriber)
+        self.clock.start()
         if self.reader is None:
             self.reader = FeedReader(self.redis, self.settings, self.subscribers, self.figures)
         await self.reader.positioned.wait()
@@ -118,9 +121,14 @@ class Hub:
         if not subscribers:
             del self.subscribers[host_id]
             self.figures.forget(host_id)
+        if not self.subscribers:
+            self.clock.stop()
         if not self.subscribers and self.reader is not None:
             self.reader.running = False  # it ends within READ_BLOCK_MS
             self.reader = None
+
+    def _all_subscribers(self) -> list[Subscriber]:
+        return [subscriber for subscribers in self.subscribers.values() for subscriber in subscribers]
 
     async def close(self) -> None:
         """Stop the reader (one stuck past its blocking read is cancelled) and close the figures' connections."""
